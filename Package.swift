@@ -1,0 +1,80 @@
+// swift-tools-version:6.0
+//
+// grdnet-edge: an int8 GRD-Net anomaly detector for industrial inspection on a Raspberry Pi.
+//
+// The module graph follows the data flow, one module per stage:
+//   GRDCapture (camera/replay -> Frame) -> GRDImaging (Frame -> input tensor)
+//   -> GRDRuntime (tensor -> heatmap + score, on GRDKernels) -> GRDRejectIO (decision -> pulse)
+//   and GRDAgent wires them into the daemon (grdnetd) and the operator CLI (grdnet).
+//
+// Tools version 6.0 and no language feature newer than Swift 6.0: Raspberry Pi OS trixie ships
+// Debian's Swift 6.0.3 and the arm64 cross-build uses it.
+
+import PackageDescription
+
+/// Release builds of the kernels must never trap on overflow checks inside the inner loops.
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "grdnet-edge",
+    products: [
+        .executable(name: "grdnetd", targets: ["grdnetd"]),
+        .executable(name: "grdnet", targets: ["grdnet"]),
+        .library(name: "GRDKernels", targets: ["GRDKernels"]),
+        .library(name: "GRDRuntime", targets: ["GRDRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, through module maps and pkg-config. The headers also carry tiny static
+        // inline shims where Swift cannot call the C API directly (variadic ioctl, libgpiod v1/v2).
+        .systemLibrary(
+            name: "CV4L2", path: "Sources/CV4L2", pkgConfig: "libv4l2",
+            providers: [.apt(["libv4l-dev"])]),
+        .systemLibrary(
+            name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(
+            name: "CGPIOD", path: "Sources/CGPIOD", pkgConfig: "libgpiod",
+            providers: [.apt(["libgpiod-dev"])]),
+        .systemLibrary(
+            name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]),
+
+        // Stage modules.
+        .target(name: "GRDKernels", swiftSettings: kernelSettings),
+        .target(name: "GRDRuntime", dependencies: ["GRDKernels"]),
+        .target(name: "GRDImaging", dependencies: ["CJPEG", "CPNG"]),
+        .target(name: "GRDCapture", dependencies: ["GRDImaging", "CV4L2"]),
+        .target(name: "GRDRejectIO", dependencies: ["CGPIOD"]),
+        .target(
+            name: "GRDAgent",
+            dependencies: ["GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO"]),
+
+        // Executables.
+        .executableTarget(
+            name: "grdnetd",
+            dependencies: [
+                "GRDAgent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "grdnet",
+            dependencies: [
+                "GRDAgent", "GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // Tests.
+        .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels"]),
+        .testTarget(name: "GRDRuntimeTests", dependencies: ["GRDRuntime"]),
+        .testTarget(name: "GRDImagingTests", dependencies: ["GRDImaging"]),
+        .testTarget(name: "GRDCaptureTests", dependencies: ["GRDCapture"]),
+        .testTarget(name: "GRDRejectIOTests", dependencies: ["GRDRejectIO"]),
+        .testTarget(name: "GRDAgentTests", dependencies: ["GRDAgent"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,168 @@
+#pragma once
+/* One small C API over libgpiod v1 (1.6: Debian 12, Raspberry Pi OS bookworm) and v2 (2.x:
+   trixie), chosen at compile time from the installed <gpiod.h>: only v1 defines
+   GPIOD_LINE_BULK_MAX_LINES. Swift sees only the grd_gpio_* functions below, so the rest of
+   the product is written once. All functions return -1 / NULL with errno set on failure. */
+#include <gpiod.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { GRD_GPIO_BIAS_AS_IS = 0, GRD_GPIO_BIAS_DISABLED = 1, GRD_GPIO_BIAS_PULL_UP = 2,
+       GRD_GPIO_BIAS_PULL_DOWN = 3 };
+enum { GRD_GPIO_DRIVE_PUSH_PULL = 0, GRD_GPIO_DRIVE_OPEN_DRAIN = 1, GRD_GPIO_DRIVE_OPEN_SOURCE = 2 };
+enum { GRD_GPIO_EDGE_NONE = 0, GRD_GPIO_EDGE_RISING = 1, GRD_GPIO_EDGE_FALLING = 2,
+       GRD_GPIO_EDGE_BOTH = 3 };
+
+typedef struct grd_gpio_line grd_gpio_line;
+
+#ifdef GPIOD_LINE_BULK_MAX_LINES /* ------------------------------ libgpiod v1 */
+struct grd_gpio_line { struct gpiod_chip *chip; struct gpiod_line *line; };
+
+static inline int grd_gpio_api_version(void) { return 1; }
+static inline const char *grd_gpio_library_version(void) { return gpiod_version_string(); }
+
+static inline int grd_gpio_v1_flags(int active_low, int bias, int drive) {
+    int f = active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0;
+    if (bias == GRD_GPIO_BIAS_DISABLED) f |= GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE;
+    if (bias == GRD_GPIO_BIAS_PULL_UP) f |= GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP;
+    if (bias == GRD_GPIO_BIAS_PULL_DOWN) f |= GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN;
+    if (drive == GRD_GPIO_DRIVE_OPEN_DRAIN) f |= GPIOD_LINE_REQUEST_FLAG_OPEN_DRAIN;
+    if (drive == GRD_GPIO_DRIVE_OPEN_SOURCE) f |= GPIOD_LINE_REQUEST_FLAG_OPEN_SOURCE;
+    return f;
+}
+
+static inline grd_gpio_line *grd_gpio_request(const char *chip_path, unsigned int offset,
+        const char *consumer, int output, int initial_value, int active_low, int bias,
+        int drive, int edge) {
+    grd_gpio_line *h = (grd_gpio_line *)calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->chip = gpiod_chip_open(chip_path);
+    if (!h->chip) goto fail;
+    h->line = gpiod_chip_get_line(h->chip, offset);
+    if (!h->line) goto fail;
+    struct gpiod_line_request_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.consumer = consumer;
+    cfg.flags = grd_gpio_v1_flags(active_low, bias, drive);
+    if (output) cfg.request_type = GPIOD_LINE_REQUEST_DIRECTION_OUTPUT;
+    else if (edge == GRD_GPIO_EDGE_RISING) cfg.request_type = GPIOD_LINE_REQUEST_EVENT_RISING_EDGE;
+    else if (edge == GRD_GPIO_EDGE_FALLING) cfg.request_type = GPIOD_LINE_REQUEST_EVENT_FALLING_EDGE;
+    else if (edge == GRD_GPIO_EDGE_BOTH) cfg.request_type = GPIOD_LINE_REQUEST_EVENT_BOTH_EDGES;
+    else cfg.request_type = GPIOD_LINE_REQUEST_DIRECTION_INPUT;
+    if (gpiod_line_request(h->line, &cfg, initial_value) < 0) goto fail;
+    return h;
+fail: {
+        int e = errno;
+        if (h->chip) gpiod_chip_close(h->chip);
+        free(h);
+        errno = e;
+        return NULL;
+    }
+}
+static inline int grd_gpio_set(grd_gpio_line *h, int value) {
+    return gpiod_line_set_value(h->line, value);
+}
+static inline int grd_gpio_get(grd_gpio_line *h) { return gpiod_line_get_value(h->line); }
+/* A pollable fd for edge events (input lines requested with an edge), or -1. */
+static inline int grd_gpio_event_fd(grd_gpio_line *h) { return gpiod_line_event_get_fd(h->line); }
+/* Reads one pending edge: 1 rising, 2 falling; the kernel's timestamp in ns. */
+static inline int grd_gpio_read_event(grd_gpio_line *h, unsigned long long *timestamp_ns) {
+    struct gpiod_line_event ev;
+    if (gpiod_line_event_read(h->line, &ev) < 0) return -1;
+    *timestamp_ns = (unsigned long long)ev.ts.tv_sec * 1000000000ull + (unsigned long long)ev.ts.tv_nsec;
+    return ev.event_type == GPIOD_LINE_EVENT_RISING_EDGE ? GRD_GPIO_EDGE_RISING : GRD_GPIO_EDGE_FALLING;
+}
+static inline void grd_gpio_release(grd_gpio_line *h) {
+    if (!h) return;
+    gpiod_line_release(h->line);
+    gpiod_chip_close(h->chip);
+    free(h);
+}
+#else /* ------------------------------------------------------------- libgpiod v2 */
+struct grd_gpio_line {
+    struct gpiod_chip *chip;
+    struct gpiod_line_request *req;
+    struct gpiod_edge_event_buffer *events;
+    unsigned int offset;
+};
+
+static inline int grd_gpio_api_version(void) { return 2; }
+static inline const char *grd_gpio_library_version(void) { return gpiod_api_version(); }
+
+static inline grd_gpio_line *grd_gpio_request(const char *chip_path, unsigned int offset,
+        const char *consumer, int output, int initial_value, int active_low, int bias,
+        int drive, int edge) {
+    grd_gpio_line *h = (grd_gpio_line *)calloc(1, sizeof *h);
+    struct gpiod_line_settings *s = NULL;
+    struct gpiod_line_config *lc = NULL;
+    struct gpiod_request_config *rc = NULL;
+    int e = 0;
+    if (!h) return NULL;
+    h->offset = offset;
+    h->chip = gpiod_chip_open(chip_path);
+    if (!h->chip) goto out;
+    s = gpiod_line_settings_new();
+    lc = gpiod_line_config_new();
+    rc = gpiod_request_config_new();
+    if (!s || !lc || !rc) goto out;
+    gpiod_line_settings_set_direction(s, output ? GPIOD_LINE_DIRECTION_OUTPUT : GPIOD_LINE_DIRECTION_INPUT);
+    gpiod_line_settings_set_active_low(s, active_low != 0);
+    if (bias == GRD_GPIO_BIAS_DISABLED) gpiod_line_settings_set_bias(s, GPIOD_LINE_BIAS_DISABLED);
+    if (bias == GRD_GPIO_BIAS_PULL_UP) gpiod_line_settings_set_bias(s, GPIOD_LINE_BIAS_PULL_UP);
+    if (bias == GRD_GPIO_BIAS_PULL_DOWN) gpiod_line_settings_set_bias(s, GPIOD_LINE_BIAS_PULL_DOWN);
+    if (output) {
+        if (drive == GRD_GPIO_DRIVE_OPEN_DRAIN) gpiod_line_settings_set_drive(s, GPIOD_LINE_DRIVE_OPEN_DRAIN);
+        if (drive == GRD_GPIO_DRIVE_OPEN_SOURCE) gpiod_line_settings_set_drive(s, GPIOD_LINE_DRIVE_OPEN_SOURCE);
+        gpiod_line_settings_set_output_value(s, initial_value ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE);
+    } else if (edge != GRD_GPIO_EDGE_NONE) {
+        gpiod_line_settings_set_edge_detection(s, edge == GRD_GPIO_EDGE_RISING ? GPIOD_LINE_EDGE_RISING
+            : edge == GRD_GPIO_EDGE_FALLING ? GPIOD_LINE_EDGE_FALLING : GPIOD_LINE_EDGE_BOTH);
+        gpiod_line_settings_set_event_clock(s, GPIOD_LINE_CLOCK_MONOTONIC);
+        h->events = gpiod_edge_event_buffer_new(16);
+        if (!h->events) goto out;
+    }
+    if (gpiod_line_config_add_line_settings(lc, &offset, 1, s) < 0) goto out;
+    gpiod_request_config_set_consumer(rc, consumer);
+    h->req = gpiod_chip_request_lines(h->chip, rc, lc);
+out:
+    e = errno;
+    gpiod_line_settings_free(s);
+    gpiod_line_config_free(lc);
+    gpiod_request_config_free(rc);
+    if (!h->req) {
+        if (h->events) gpiod_edge_event_buffer_free(h->events);
+        if (h->chip) gpiod_chip_close(h->chip);
+        free(h);
+        errno = e ? e : EINVAL;
+        return NULL;
+    }
+    return h;
+}
+static inline int grd_gpio_set(grd_gpio_line *h, int value) {
+    return gpiod_line_request_set_value(h->req, h->offset,
+        value ? GPIOD_LINE_VALUE_ACTIVE : GPIOD_LINE_VALUE_INACTIVE);
+}
+static inline int grd_gpio_get(grd_gpio_line *h) {
+    return (int)gpiod_line_request_get_value(h->req, h->offset);
+}
+static inline int grd_gpio_event_fd(grd_gpio_line *h) {
+    return h->events ? gpiod_line_request_get_fd(h->req) : -1;
+}
+static inline int grd_gpio_read_event(grd_gpio_line *h, unsigned long long *timestamp_ns) {
+    if (!h->events) { errno = EINVAL; return -1; }
+    if (gpiod_line_request_read_edge_events(h->req, h->events, 1) < 1) return -1;
+    struct gpiod_edge_event *ev = gpiod_edge_event_buffer_get_event(h->events, 0);
+    *timestamp_ns = (unsigned long long)gpiod_edge_event_get_timestamp_ns(ev);
+    return gpiod_edge_event_get_event_type(ev) == GPIOD_EDGE_EVENT_RISING_EDGE
+        ? GRD_GPIO_EDGE_RISING : GRD_GPIO_EDGE_FALLING;
+}
+static inline void grd_gpio_release(grd_gpio_line *h) {
+    if (!h) return;
+    gpiod_line_request_release(h->req);
+    if (h->events) gpiod_edge_event_buffer_free(h->events);
+    gpiod_chip_close(h->chip);
+    free(h);
+}
+#endif

@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CGPIOD
+
+/// A digital output: the reject valve, a line-stop relay, the "ready" lamp.
+///
+/// `set(true)` means *active* (valve fires); active-low wiring is the line's business, not the
+/// caller's.
+public protocol OutputLine: AnyObject {
+    var name: String { get }
+    func set(_ active: Bool) throws
+}
+
+/// One recorded edge of a simulated line.
+public struct RecordedEdge: Equatable, Sendable {
+    public var timeNanoseconds: UInt64
+    public var active: Bool
+}
+
+/// A line that drives nothing and records every edge with its CLOCK_MONOTONIC time: the reject
+/// line of the demo, and the witness in timing tests.
+public final class SimulatedOutputLine: OutputLine {
+    public let name: String
+    public private(set) var edges: [RecordedEdge] = []
+    public private(set) var isActive = false
+    private let clock: () -> UInt64
+
+    public init(name: String, clock: @escaping () -> UInt64 = monotonicNow) {
+        self.name = name
+        self.clock = clock
+        edges.reserveCapacity(1024)
+    }
+
+    public func set(_ active: Bool) throws {
+        guard active != isActive else { return }  // a level, not an edge: nothing to record
+        isActive = active
+        edges.append(RecordedEdge(timeNanoseconds: clock(), active: active))
+    }
+}
+
+/// GPIO errors name the chip, the line and the cause, for the integrator wiring the box.
+public struct GPIOError: Error, CustomStringConvertible {
+    public var chip: String
+    public var line: UInt32
+    public var operation: String
+    public var errno: Int32
+
+    public var description: String {
+        "GPIO \(chip) line \(line): \(operation) failed: \(String(cString: strerror(errno)))"
+    }
+}
+
+/// An output line on a real GPIO chip through libgpiod (v1 or v2, picked at compile time).
+/// The line is requested once and held for the owner's whole life; when the process dies the
+/// kernel releases it, which the wiring must treat as the safe state.
+public final class GPIODOutputLine: OutputLine {
+    public let name: String
+    public let chipPath: String
+    public let offset: UInt32
+    private let handle: UnsafeMutablePointer<grd_gpio_line>
+
+    public init(chipPath: String, offset: UInt32, consumer: String, activeLow: Bool, initialActive: Bool = false) throws {
+        guard let h = grd_gpio_request(chipPath, offset, consumer, 1, initialActive ? 1 : 0,
+                                       activeLow ? 1 : 0, Int32(GRD_GPIO_BIAS_AS_IS),
+                                       Int32(GRD_GPIO_DRIVE_PUSH_PULL), Int32(GRD_GPIO_EDGE_NONE)) else {
+            throw GPIOError(chip: chipPath, line: offset, operation: "request as output", errno: errno)
+        }
+        self.handle = h
+        self.chipPath = chipPath
+        self.offset = offset
+        self.name = "\(chipPath):\(offset)"
+    }
+
+    deinit { grd_gpio_release(handle) }
+
+    public func set(_ active: Bool) throws {
+        if grd_gpio_set(handle, active ? 1 : 0) < 0 {
+            throw GPIOError(chip: chipPath, line: offset, operation: "set value", errno: errno)
+        }
+    }
+
+    /// "libgpiod v1 (1.6.3)" or "libgpiod v2 (2.2.1)": shown by `grdnet gpio` and in status.
+    public static var libraryDescription: String {
+        "libgpiod v\(grd_gpio_api_version()) (\(String(cString: grd_gpio_library_version())))"
+    }
+}
+
+public func monotonicNow() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

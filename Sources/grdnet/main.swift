@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// grdnet: the operator's command-line tool.
+struct GRDNet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grdnet",
+        abstract: "Operate a grdnet-edge inspection box: look at images, models, cameras and the running daemon.",
+        version: "0.1.0",
+        subcommands: [ImagesCommand.self])
+}
+
+GRDNet.main()
