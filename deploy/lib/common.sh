@@ -53,7 +53,7 @@ build_deps_ensure() {
 # The CPU wheel of torch is pinned: a plain `torch` would pull the multi-GB CUDA build.
 venv_ensure() {
     local venv="$GRD_ROOT/.venv"
-    local req="$GRD_ROOT/Models/training/requirements.txt"
+    local req="$GRD_ROOT/Models/requirements.txt"
     [ -f "$req" ] || return 0
     apt_ensure python3-venv
     if [ ! -x "$venv/bin/python" ]; then
@@ -64,7 +64,7 @@ venv_ensure() {
     local want
     want="$(sha256sum "$req" | cut -d' ' -f1)"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        say "installing Python packages from Models/training/requirements.txt"
+        say "installing Python packages from Models/requirements.txt"
         "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" || die "pip install failed"
         echo "$want" >"$stamp"
     fi
