@@ -1,11 +1,4 @@
-import GRDImaging
-
-/// Pixel formats the capture stage delivers. MJPEG is decoded by GRDImaging with DCT scaling.
-public enum PixelFormat: String, Sendable, CaseIterable {
-    case mjpeg = "MJPG"
-    case yuyv = "YUYV"
-    case grey = "GREY"
-}
+@_exported import GRDImaging
 
 /// One frame as it left the camera: raw bytes plus the facts needed to time a reject pulse.
 public struct Frame: Sendable {
