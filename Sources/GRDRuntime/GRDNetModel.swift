@@ -60,7 +60,7 @@ public struct GoldenVector {
     public let expectedFP32Score: Float
 }
 
-/// A GRD-Net-Edge model loaded from a .grdnet file (format: FORMAT.md).
+/// A GRD-Net-Edge model loaded from a .grdnet file (format: Models/converter/FORMAT.md).
 ///
 /// The file is mapped read-only, every byte of it is validated (header and section CRC-32s,
 /// version, bounds, shapes, value ranges) and the parts the engine needs are copied out; a
