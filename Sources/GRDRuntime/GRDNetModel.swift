@@ -198,9 +198,9 @@ struct ModelParser {
         guard let weights = sections[.weights] else { throw error("missing the weights section") }
 
         var model = ParsedModel()
-        guard let json = String(validating: meta.bindMemory(to: UInt8.self), as: UTF8.self) else {
-            throw error("metadata is not valid UTF-8")
-        }
+        // Decoding replaces invalid sequences; re-encoding then differs from the bytes read.
+        let json = String(decoding: meta, as: UTF8.self)
+        if !json.utf8.elementsEqual(meta) { throw error("metadata is not valid UTF-8") }
         model.metadataJSON = json
         try parseGraph(graph, weights: weights, into: &model)
         if let roi = sections[.roi] { try parseROI(roi, into: &model) }

@@ -71,20 +71,23 @@ struct BenchCommand: ParsableCommand {
                 let engine = try makeEngine(m, threads: t, precision: precision.rawValue, kernels: kernels)
                 for i in 0..<engine.input.count { engine.input[i] = UInt8(truncatingIfNeeded: (i &* 2654435761) >> 24) }
                 for _ in 0..<3 { try engine.run(roi: nil) }
-                var times = [Double](repeating: 0, count: runs)
+                var times = [Double](repeating: 0, count: runs), cpu = [Double](repeating: 0, count: runs)
                 let a0 = allocationCalls
                 for r in 0..<runs {
-                    var t0 = timespec(), t1 = timespec()
+                    var t0 = timespec(), t1 = timespec(), c0 = timespec(), c1 = timespec()
                     clock_gettime(CLOCK_MONOTONIC, &t0)
+                    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0)
                     _ = try engine.run(roi: nil)
+                    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1)
                     clock_gettime(CLOCK_MONOTONIC, &t1)
                     times[r] = Double(t1.tv_sec - t0.tv_sec) * 1e3 + Double(t1.tv_nsec - t0.tv_nsec) / 1e6
+                    cpu[r] = Double(c1.tv_sec - c0.tv_sec) * 1e3 + Double(c1.tv_nsec - c0.tv_nsec) / 1e6
                 }
                 let allocations = allocationCalls - a0
-                times.sort()
+                times.sort(); cpu.sort()
                 let median = times[runs / 2]
                 ours[String(t)] = [
-                    "median_ms": median, "min_ms": times[0], "gmac_per_s": gmac / (median / 1e3),
+                    "median_ms": median, "min_ms": times[0], "gmac_per_s": gmac / (median / 1e3), "cpu_ms": cpu[runs / 2],
                     "allocations_in_timed_loop": allocations,
                     "kernels": engine.kernelFamily.rawValue, "arena_bytes": engine.arenaBytes,
                 ]
@@ -106,17 +109,24 @@ struct BenchCommand: ParsableCommand {
         }
         print(String(format: "model %@: %@, %.3f GMAC per frame, %d timed runs", model, m.inputWidth.description + "x" + m.inputHeight.description, gmac, runs))
         print(String(format: "peak RSS %.1f MiB; allocation counter %@", results["peak_rss_mib"] as! Double, counterWorks ? "verified" : "NOT WORKING"))
-        print("engine                      threads  median ms   GMAC/s   allocs  ratio vs ours")
+        print("wall = median wall-clock ms per frame; cpu = median process CPU ms per frame (on a shared machine")
+        print("wall time includes waiting for a core). ratio = peer / grdnet int8 at the same thread count (> 1: ours faster).")
+        func row(_ name: String, _ t: Int, _ wall: Double, _ cpuMs: Double, _ allocs: String, _ ratio: String) {
+            print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: "%3d %9.1f %9.1f %8.2f ", t, wall, cpuMs, gmac / (wall / 1e3))
+                  + allocs.padding(toLength: 7, withPad: " ", startingAt: 0) + " " + ratio)
+        }
+        print("engine".padding(toLength: 30, withPad: " ", startingAt: 0) + "thr   wall ms    cpu ms   GMAC/s  allocs  ratio wall / cpu")
         for t in threads {
-            guard let o = ours[String(t)], let ms = o["median_ms"] as? Double else { continue }
-            print(String(format: "grdnet int8 (%@) %4d %10.2f %8.2f %8d", (o["kernels"] as! String).padding(toLength: 10, withPad: " ", startingAt: 0), t, ms, gmac / (ms / 1e3), o["allocations_in_timed_loop"] as! Int))
+            guard let o = ours[String(t)], let ms = o["median_ms"] as? Double, let c = o["cpu_ms"] as? Double else { continue }
+            row("grdnet int8 (\(o["kernels"] as! String))", t, ms, c, "\(o["allocations_in_timed_loop"] as! Int)", "")
         }
         for name in ["onnxruntime_fp32", "onnxruntime_int8_qdq", "pytorch_fp32"] {
             guard let p = peers[name] as? [String: Any] else { continue }
             if let e = p["error"] { print("\(name): not measured (\(e))"); continue }
             for t in threads {
-                guard let ms = p[String(t)] as? Double, let o = ours[String(t)]?["median_ms"] as? Double else { continue }
-                print(String(format: "%-27@ %4d %10.2f %8.2f        -  %.2fx", name, t, ms, gmac / (ms / 1e3), ms / o))
+                guard let r = p[String(t)] as? [String: Any], let ms = r["median_ms"] as? Double, let c = r["cpu_ms"] as? Double,
+                      let o = ours[String(t)]?["median_ms"] as? Double, let oc = ours[String(t)]?["cpu_ms"] as? Double else { continue }
+                row(name, t, ms, c, "-", String(format: "%.2f / %.2f", ms / o, c / oc))
             }
         }
         if let e = peers["error"] { print("peers: not measured (\(e))") }
