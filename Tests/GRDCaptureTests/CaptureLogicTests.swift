@@ -143,3 +143,56 @@ final class NegotiationAndControlTests: XCTestCase {
         XCTAssertFalse(check([]))
     }
 }
+
+final class RecordedStreamTests: XCTestCase {
+    func testRecordThenReplayKeepsFormatsSequencesAndPacing() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rec-\(getpid())-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let writer = try RecordingWriter(directory: dir)
+        let t0: UInt64 = 5_000_000_000
+        for (i, seq) in [UInt32(10), 11, 14].enumerated() {
+            let f = Frame(timestampNanoseconds: t0 + UInt64(i) * 40_000_000, sequence: seq, format: .yuyv,
+                          width: 4, height: 2, bytes: [UInt8](repeating: UInt8(i), count: 16), origin: "/dev/video0", rowStride: 8)
+            XCTAssertEqual(try writer.write(f), "frame-00000\(i).yuyv")
+        }
+        writer.close()
+        let index = try String(contentsOfFile: dir + "/index.tsv", encoding: .utf8)
+        XCTAssertTrue(index.hasPrefix(recordingIndexHeader + "\nframe-000000.yuyv\t10\t5000000000\tYUYV\t4\t2\t8\t16\n"), index)
+
+        let replay = try RecordedStreamSource(directory: dir, pacing: .recorded)
+        var f = Frame.reusable(capacity: 16)
+        var stamps: [UInt64] = []
+        var seqs: [UInt32] = []
+        while try replay.nextFrame(into: &f, timeoutMilliseconds: 1000) {
+            stamps.append(f.timestampNanoseconds)
+            seqs.append(f.sequence)
+            XCTAssertEqual(f.format, .yuyv)
+            XCTAssertEqual(f.rowStride, 8)
+            XCTAssertEqual(f.bytes, [UInt8](repeating: UInt8(seqs.count - 1), count: 16))
+        }
+        XCTAssertEqual(seqs, [10, 11, 14])
+        XCTAssertGreaterThanOrEqual(stamps[2] - stamps[0], 75_000_000, "recorded 40 ms intervals are kept")
+        XCTAssertEqual(replay.counters.sequenceGaps, 2)
+        XCTAssertEqual(replay.counters.delivered, 3)
+    }
+
+    func testBadRecordingsAreClearErrors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rec-bad-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertThrowsError(try RecordedStreamSource(directory: dir)) { XCTAssertTrue("\($0)".contains("has no index.tsv")) }
+        try (recordingIndexHeader + "\nframe-000000.jpg\t1\t2\tH264\t4\t2\t0\t16\n").write(toFile: dir + "/index.tsv", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RecordedStreamSource(directory: dir)) {
+            XCTAssertTrue("\($0)".hasSuffix("index.tsv line 2: format 'H264' is not MJPG, YUYV or GREY"), "\($0)")
+        }
+        // A frame file shorter than the index says is counted as corrupt and skipped.
+        try (recordingIndexHeader + "\na.grey\t1\t2\tGREY\t2\t2\t0\t4\nb.grey\t2\t3\tGREY\t2\t2\t0\t4\n").write(toFile: dir + "/index.tsv", atomically: true, encoding: .utf8)
+        try Data([1, 2]).write(to: URL(fileURLWithPath: dir + "/a.grey"))
+        try Data([1, 2, 3, 4]).write(to: URL(fileURLWithPath: dir + "/b.grey"))
+        let replay = try RecordedStreamSource(directory: dir, pacing: .unpaced)
+        let f = try XCTUnwrap(replay.nextFrame(timeoutMilliseconds: 100))
+        XCTAssertEqual(f.sequence, 2)
+        XCTAssertEqual(replay.counters.corrupt, 1)
+        XCTAssertNil(try replay.nextFrame(timeoutMilliseconds: 100))
+    }
+}
