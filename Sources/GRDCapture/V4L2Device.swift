@@ -135,6 +135,13 @@ public final class V4L2Device: CaptureDevice {
         if fd >= 0 { return }
         let raw = Glibc.open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
         guard raw >= 0 else { throw fail("open") }
+        // Ask the kernel first: libv4l2 prints its own noise to stderr for non-video files.
+        var cap = v4l2_capability()
+        if ioctl(raw, GRD_VIDIOC_QUERYCAP, &cap) < 0 {
+            let e = errno
+            _ = Glibc.close(raw)
+            throw fail(e == ENOTTY ? "VIDIOC_QUERYCAP (this is not a video device)" : "VIDIOC_QUERYCAP", e)
+        }
         let wrapped = grd_v4l2_fd_open(raw)
         guard wrapped >= 0 else {
             let e = errno
@@ -221,6 +228,25 @@ public final class V4L2Device: CaptureDevice {
             index += 1
         }
         return rates.sorted(by: >)
+    }
+
+    /// The format the device is set to now (VIDIOC_G_FMT), without changing it.
+    public func currentFormat() throws -> (fourcc: UInt32, width: Int, height: Int, bytesPerLine: Int) {
+        try openNode()
+        var f = v4l2_format()
+        f.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
+        try xioctl(GRD_VIDIOC_G_FMT, &f, "VIDIOC_G_FMT")
+        return (f.fmt.pix.pixelformat, Int(f.fmt.pix.width), Int(f.fmt.pix.height), Int(f.fmt.pix.bytesperline))
+    }
+
+    /// The frame rate the device is set to now (VIDIOC_G_PARM), nil if it does not say.
+    public func currentFrameRate() -> Double? {
+        guard (try? openNode()) != nil else { return nil }
+        var parm = v4l2_streamparm()
+        parm.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
+        guard grd_v4l2_ioctl(fd, GRD_VIDIOC_G_PARM, &parm) == 0 else { return nil }
+        let t = parm.parm.capture.timeperframe
+        return t.numerator > 0 && t.denominator > 0 ? Double(t.denominator) / Double(t.numerator) : nil
     }
 
     // MARK: Controls
