@@ -155,10 +155,9 @@ public final class FramePreprocessor {
         let c = try cropRect(width: size.width, height: size.height)
         var denom = 1
         if useDCTScaling {
-            for d in [8, 4, 2] where c.width / d >= targetWidth && c.height / d >= targetHeight {
-                denom = d
-                break
-            }
+            var d = 8
+            while d > 1 && (c.width / d < targetWidth || c.height / d < targetHeight) { d /= 2 }
+            denom = d
         }
         lastScaleDenominator = denom
         let warnings = try decoder.decode(bytes, into: &decoded, grey: targetChannels == 1, scaleDenominator: denom)
