@@ -169,21 +169,19 @@ public final class FramePreprocessor {
             // libjpeg's scaled size is ceil(size / denom); map the crop into that grid.
             let sx = Double(decoded.width) / Double(size.width)
             let sy = Double(decoded.height) / Double(size.height)
-            for p in 0..<targetChannels {
-                planes[p].configure(sourceX: Double(c.x) * sx, sourceY: Double(c.y) * sy,
-                                    sourceWidth: Double(c.width) * sx, sourceHeight: Double(c.height) * sy,
-                                    limitX: 0..<decoded.width, limitY: 0..<decoded.height,
-                                    outputWidth: targetWidth, outputHeight: targetHeight, filter: filter)
-            }
+            // Grey or interleaved RGB: one resampler handles all channels of a pixel together.
+            planes[0].configure(sourceX: Double(c.x) * sx, sourceY: Double(c.y) * sy,
+                                sourceWidth: Double(c.width) * sx, sourceHeight: Double(c.height) * sy,
+                                limitX: 0..<decoded.width, limitY: 0..<decoded.height,
+                                outputWidth: targetWidth, outputHeight: targetHeight, filter: filter,
+                                channels: decoded.channels)
             geometry = key
             geometryChanges += 1
         }
         let ch = decoded.channels, stride = decoded.rowStride
         decoded.pixels.withUnsafeBufferPointer { px in
-            for p in 0..<ch {
-                planes[p].run(source: px.baseAddress! + p, pixelStride: ch, rowStride: stride,
-                              destination: out + p, destinationPixelStride: ch)
-            }
+            planes[0].run(source: px.baseAddress!, pixelStride: ch, rowStride: stride,
+                          destination: out, destinationPixelStride: ch)
         }
     }
 

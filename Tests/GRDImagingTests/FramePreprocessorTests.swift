@@ -189,6 +189,30 @@ final class FramePreprocessorTests: XCTestCase {
         }
     }
 
+    func testInterleavedRGBResampleEqualsThreeSingleChannelRuns() {
+        let w = 97, h = 61, outW = 40, outH = 23
+        var src = [UInt8](repeating: 0, count: w * h * 3)
+        var state: UInt32 = 99
+        for i in src.indices { state = state &* 1_103_515_245 &+ 12345; src[i] = UInt8(truncatingIfNeeded: state >> 16) }
+        for filter in ResizeFilter.allCases {
+            var rgb = PlaneResampler()
+            rgb.configure(sourceX: 3.5, sourceY: 2, sourceWidth: 90, sourceHeight: 55, limitX: 0..<w, limitY: 0..<h,
+                          outputWidth: outW, outputHeight: outH, filter: filter, channels: 3)
+            var single = PlaneResampler()
+            single.configure(sourceX: 3.5, sourceY: 2, sourceWidth: 90, sourceHeight: 55, limitX: 0..<w, limitY: 0..<h,
+                             outputWidth: outW, outputHeight: outH, filter: filter)
+            var a = [UInt8](repeating: 0, count: outW * outH * 3), b = a
+            src.withUnsafeBufferPointer { s in
+                a.withUnsafeMutableBufferPointer { rgb.run(source: s.baseAddress!, pixelStride: 3, rowStride: w * 3, destination: $0.baseAddress!, destinationPixelStride: 3) }
+                b.withUnsafeMutableBufferPointer { d in
+                    for c in 0..<3 { single.run(source: s.baseAddress! + c, pixelStride: 3, rowStride: w * 3, destination: d.baseAddress! + c, destinationPixelStride: 3) }
+                }
+            }
+            XCTAssertEqual(a, b, "\(filter)")
+            XCTAssertGreaterThan(Set(a).count, 100)
+        }
+    }
+
     func testJPEGDimensionsRejectsGarbage() {
         XCTAssertNil(jpegDimensions(UnsafeRawBufferPointer(start: nil, count: 0)))
         let junk: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF]
