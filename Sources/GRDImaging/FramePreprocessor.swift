@@ -22,6 +22,7 @@ public enum PreprocessError: Error, Equatable, CustomStringConvertible {
     case cropOutsideFrame(crop: CropRect, frameWidth: Int, frameHeight: Int)
     case jpegSizeMismatch(expectedWidth: Int, expectedHeight: Int, jpegWidth: Int, jpegHeight: Int)
     case destinationSize(expected: Int, actual: Int)
+    case maskSize(maskWidth: Int, maskHeight: Int, frameWidth: Int, frameHeight: Int, modelWidth: Int, modelHeight: Int)
 
     public var description: String {
         switch self {
@@ -35,6 +36,8 @@ public enum PreprocessError: Error, Equatable, CustomStringConvertible {
             return "MJPEG frame is \(jw)x\(jh) but the camera was set to \(ew)x\(eh)"
         case let .destinationSize(e, a):
             return "model input buffer holds \(a) bytes, expected \(e)"
+        case let .maskSize(mw, mh, fw, fh, w, h):
+            return "mask is \(mw)x\(mh); it must be the camera frame size \(fw)x\(fh) or the model input size \(w)x\(h)"
         }
     }
 }
@@ -130,6 +133,36 @@ public final class FramePreprocessor {
             try out.withUnsafeMutableBufferPointer { try prepare(src, format: format, width: width, height: height, into: $0) }
         }
         return out
+    }
+
+    /// Maps a region-of-interest mask (grey, 0 = ignore; from `loadPNGMask`) onto the model
+    /// input grid: a mask the size of the camera frame gets the same crop and resize as the
+    /// frames; a mask already at model size is used as is. A model pixel is inspected (255) when
+    /// at least half of the frame area it covers is inspected, else ignored (0).
+    /// Called once at start-up, not per frame.
+    public func modelMask(_ mask: Image, frameWidth: Int, frameHeight: Int) throws -> [UInt8] {
+        precondition(mask.channels == 1, "masks are grey images")
+        if mask.width == targetWidth && mask.height == targetHeight && (frameWidth != targetWidth || frameHeight != targetHeight) {
+            return mask.pixels.map { $0 == 0 ? 0 : 255 }
+        }
+        guard mask.width == frameWidth && mask.height == frameHeight else {
+            throw PreprocessError.maskSize(maskWidth: mask.width, maskHeight: mask.height, frameWidth: frameWidth,
+                                           frameHeight: frameHeight, modelWidth: targetWidth, modelHeight: targetHeight)
+        }
+        let c = try cropRect(width: frameWidth, height: frameHeight)
+        var resampler = PlaneResampler()
+        resampler.configure(sourceX: Double(c.x), sourceY: Double(c.y), sourceWidth: Double(c.width),
+                            sourceHeight: Double(c.height), limitX: c.x..<(c.x + c.width), limitY: c.y..<(c.y + c.height),
+                            outputWidth: targetWidth, outputHeight: targetHeight, filter: .area)
+        let binary = mask.pixels.map { $0 == 0 ? UInt8(0) : 255 }
+        var out = [UInt8](repeating: 0, count: targetWidth * targetHeight)
+        binary.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                resampler.run(source: src.baseAddress!, pixelStride: 1, rowStride: frameWidth,
+                              destination: dst.baseAddress!, destinationPixelStride: 1)
+            }
+        }
+        return out.map { $0 >= 128 ? 255 : 0 }
     }
 
     // MARK: - Per format

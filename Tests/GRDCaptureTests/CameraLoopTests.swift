@@ -7,6 +7,12 @@ final class ScriptedDevice: CaptureDevice, @unchecked Sendable {
     let path = "/dev/video-test"
     var format: PixelFormat = .yuyv
     private let lock = NSLock()
+    /// Hand-rolled (NSLocking.withLock is missing from older corelibs Foundation).
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
     private var ready: [(DequeuedBuffer, [UInt8])] = []
     private var plugged = true
     private var isOpen = false
@@ -16,7 +22,7 @@ final class ScriptedDevice: CaptureDevice, @unchecked Sendable {
     private(set) var outstanding = 0   // dequeued but not yet requeued
 
     func open() throws -> StreamInfo {
-        try lock.withLock {
+        try locked {
             guard plugged else { throw V4L2Error(device: path, operation: "open", errno: ENOENT) }
             isOpen = true
             opens += 1
@@ -26,7 +32,7 @@ final class ScriptedDevice: CaptureDevice, @unchecked Sendable {
     }
 
     func deliver(_ frames: [(sequence: UInt32, bytes: [UInt8], error: Bool)]) {
-        lock.withLock {
+        locked {
             for f in frames {
                 let b = DequeuedBuffer(index: nextIndex, bytesUsed: f.bytes.count, sequence: f.sequence,
                                        timestampNanoseconds: 1_000 + UInt64(f.sequence), error: f.error)
@@ -36,13 +42,13 @@ final class ScriptedDevice: CaptureDevice, @unchecked Sendable {
         }
     }
 
-    func unplug() { lock.withLock { plugged = false; ready.removeAll() } }
-    func replug() { lock.withLock { plugged = true } }
+    func unplug() { locked { plugged = false; ready.removeAll() } }
+    func replug() { locked { plugged = true } }
 
     func waitReadable(timeoutMilliseconds: Int) throws -> WaitResult {
         let deadline = Date().addingTimeInterval(Double(timeoutMilliseconds) / 1000)
         while Date() < deadline {
-            let state: WaitResult? = lock.withLock {
+            let state: WaitResult? = locked {
                 if !plugged || !isOpen { return .gone }
                 return ready.isEmpty ? nil : .readable
             }
@@ -53,7 +59,7 @@ final class ScriptedDevice: CaptureDevice, @unchecked Sendable {
     }
 
     func dequeue() throws -> DequeuedBuffer? {
-        try lock.withLock {
+        try locked {
             guard plugged else { throw V4L2Error(device: path, operation: "VIDIOC_DQBUF", errno: ENODEV) }
             guard !ready.isEmpty else { return nil }
             let (b, bytes) = ready.removeFirst()
@@ -64,7 +70,7 @@ final class ScriptedDevice: CaptureDevice, @unchecked Sendable {
     }
 
     func bytes(of buffer: DequeuedBuffer) -> UnsafeRawBufferPointer {
-        let bytes = lock.withLock { storage[buffer.index]! }
+        let bytes = locked { storage[buffer.index]! }
         // Stable for the test's lifetime: leak a copy (tests only).
         let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
         p.copyBytes(from: bytes)
@@ -72,10 +78,10 @@ final class ScriptedDevice: CaptureDevice, @unchecked Sendable {
     }
 
     func requeue(_ buffer: DequeuedBuffer) throws {
-        lock.withLock { outstanding -= 1; storage[buffer.index] = nil }
+        locked { outstanding -= 1; storage[buffer.index] = nil }
     }
 
-    func close() { lock.withLock { isOpen = false } }
+    func close() { locked { isOpen = false } }
 }
 
 final class CameraLoopTests: XCTestCase {

@@ -213,6 +213,23 @@ final class FramePreprocessorTests: XCTestCase {
         }
     }
 
+    func testMaskFollowsCropAndResizeAndIsBinary() throws {
+        // 64x48 frame mask: left half ignored (0), right half inspected (any non-zero value).
+        var mask = Image(width: 64, height: 48, channels: 1)
+        for y in 0..<48 { for x in 32..<64 { mask.pixels[y * 64 + x] = 7 } }
+        let whole = FramePreprocessor(targetWidth: 8, targetHeight: 4, targetChannels: 1, crop: nil)
+        let m = try whole.modelMask(mask, frameWidth: 64, frameHeight: 48)
+        XCTAssertEqual(Array(m[0..<8]), [0, 0, 0, 0, 255, 255, 255, 255])
+        let cropped = FramePreprocessor(targetWidth: 8, targetHeight: 4, targetChannels: 1,
+                                        crop: CropRect(x: 24, y: 0, width: 16, height: 48))
+        XCTAssertEqual(Array(try cropped.modelMask(mask, frameWidth: 64, frameHeight: 48)[0..<8]), [0, 0, 0, 0, 255, 255, 255, 255])
+        let modelSized = Image(width: 8, height: 4, channels: 1, fill: 3)
+        XCTAssertTrue(try whole.modelMask(modelSized, frameWidth: 64, frameHeight: 48).allSatisfy { $0 == 255 })
+        XCTAssertThrowsError(try whole.modelMask(Image(width: 10, height: 10, channels: 1), frameWidth: 64, frameHeight: 48)) {
+            XCTAssertTrue("\($0)".contains("mask is 10x10; it must be the camera frame size 64x48 or the model input size 8x4"))
+        }
+    }
+
     func testJPEGDimensionsRejectsGarbage() {
         XCTAssertNil(jpegDimensions(UnsafeRawBufferPointer(start: nil, count: 0)))
         let junk: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF]
