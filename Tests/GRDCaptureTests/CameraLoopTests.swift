@@ -85,9 +85,9 @@ final class ScriptedDevice: CaptureDevice, @unchecked Sendable {
 }
 
 final class CameraLoopTests: XCTestCase {
-    func settings() -> CameraSettings {
+    func settings(stallMilliseconds: Int = 3000) -> CameraSettings {
         var s = CameraSettings(device: "/dev/video-test")
-        s.stallTimeoutMilliseconds = 300
+        s.stallTimeoutMilliseconds = stallMilliseconds
         s.reopenBackoffMilliseconds = (20, 80)
         return s
     }
@@ -198,12 +198,28 @@ final class CameraLoopTests: XCTestCase {
 
     func testSilentCameraIsRestartedAfterTheStallTimeout() throws {
         let dev = ScriptedDevice()
-        let cam = V4L2Camera(settings: settings(), device: dev)
+        let cam = V4L2Camera(settings: settings(stallMilliseconds: 300), device: dev)
         try cam.start()
         defer { cam.stop() }
         waitUntil("stall detected", timeout: 3) { cam.counters.stalls >= 1 && cam.counters.reconnects >= 1 }
         XCTAssertGreaterThanOrEqual(dev.opens, 2)
         XCTAssertEqual(cam.counters.disconnects, 0)
+    }
+
+    func testSeveralCamerasRunSideBySideOnTheirOwnThreads() throws {
+        let devices = [ScriptedDevice(), ScriptedDevice(), ScriptedDevice()]
+        let cams = devices.map { V4L2Camera(settings: settings(), device: $0) }
+        for c in cams { try c.start() }
+        defer { for c in cams { c.stop() } }
+        for round in 0..<5 {
+            for (i, d) in devices.enumerated() { d.deliver([frame(UInt32(round), UInt8(10 * i + round))]) }
+            for (i, c) in cams.enumerated() {
+                var f = Frame.reusable(capacity: 16)
+                XCTAssertTrue(try c.nextFrame(into: &f, timeoutMilliseconds: 2000))
+                XCTAssertEqual(f.bytes.first, UInt8(10 * i + round))
+            }
+        }
+        for c in cams { XCTAssertEqual(c.counters.delivered, 5); XCTAssertEqual(c.counters.dropped, 0) }
     }
 
     func testStartFailsWithTheDeviceNamed() {
