@@ -57,9 +57,9 @@ struct CamerasCommand: ParsableCommand {
         if !caps.canStream { print("  WARNING: this device cannot stream (no mmap streaming I/O); grdnet cannot use it") }
 
         print("  Picture formats it can send:")
-        for f in try dev.formats() {
-            let usable = f.pixelFormat != nil ? "usable" : "not usable by grdnet"
-            print("    \(fourCCString(f.fourcc))  \(f.description)  (\(f.compressed ? "compressed" : "uncompressed"); \(usable))")
+        let formats = try dev.formats()
+        for f in formats where f.pixelFormat != nil {
+            print("    \(fourCCString(f.fourcc))  \(f.description)  (\(f.compressed ? "compressed" : "uncompressed"); usable)")
             switch f.sizes {
             case .discrete(let sizes):
                 for s in sizes {
@@ -70,6 +70,9 @@ struct CamerasCommand: ParsableCommand {
                 print("      any size from \(minW)x\(minH) to \(maxW)x\(maxH) (width in steps of \(stepW), height in steps of \(stepH))")
             }
         }
+        let others = formats.filter { $0.pixelFormat == nil }.map { fourCCString($0.fourcc).trimmingCharacters(in: .whitespaces) }
+        if !others.isEmpty { print("    also offers \(others.joined(separator: ", ")) (not usable by grdnet: it decodes MJPG, YUYV and GREY)") }
+        if formats.allSatisfy({ $0.pixelFormat == nil }) { print("    WARNING: none of these formats is usable by grdnet") }
         if let cur = try? dev.currentFormat() {
             let rate = dev.currentFrameRate().map { " at \(fixed($0, 2)) frames/s" } ?? ""
             print("  Set now: \(fourCCString(cur.fourcc)) \(cur.width)x\(cur.height)\(rate)")
@@ -93,6 +96,8 @@ struct CamerasCommand: ParsableCommand {
             let value: String
             if c.kind == .button {
                 value = "(action button)"
+            } else if case .other = c.kind {
+                value = "(not a number; not shown)"
             } else if let v = try? dev.getControl(c.id, name: c.key) {
                 if c.kind == .menu, let label = c.menu.first(where: { $0.0 == v })?.1 {
                     value = "\(v) (\(label))"
