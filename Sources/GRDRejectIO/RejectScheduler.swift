@@ -264,6 +264,9 @@ public final class RejectScheduler {
                 if ok {
                     lineWritten = wantActive
                     retryAt = 0
+                    // The width counts from the edge itself (the write returned at `written`), so a
+                    // pulse is never shorter than configured however long the write took.
+                    if wantActive && dueCount > 0 { latestEnd = max(latestEnd, written &+ widthNanoseconds) }
                     if wantActive { state.activations &+= 1 } else { state.releases &+= 1 }
                 } else {
                     state.writeErrors &+= 1
