@@ -327,21 +327,23 @@ public final class ConfirmationWatch {
         self.windowNanoseconds = windowNanoseconds
         self.alarm = alarm
         starts = Array(repeating: 0, count: capacity)
-        watcher.onChange = { [unowned self] edge in self.sensorChanged(edge) }
-        watcher.onTick = { [unowned self] now in self.expire(now: now) }
+        // Weak: the watcher thread may outlive this object for the moment stop() takes.
+        watcher.onChange = { [weak self] edge in self?.sensorChanged(edge) }
+        watcher.onTick = { [weak self] now in self?.expire(now: now) ?? nil }
     }
 
     public var counters: ConfirmationCounters { lock.lock(); defer { lock.unlock() }; return state }
 
     /// Makes every pulse of `scheduler` expect a confirmation (sets its pulseObserver).
     public func attach(to scheduler: RejectScheduler) {
-        scheduler.pulseObserver = { [unowned self] _, intended, _ in
-            self.expect(pulseStartNanoseconds: intended)
+        scheduler.pulseObserver = { [weak self] _, intended, _ in
+            self?.expect(pulseStartNanoseconds: intended)
         }
     }
 
     public func start() { watcher.start() }
     public func stop() { watcher.stop() }
+    deinit { watcher.stop() }
 
     /// A pulse started at `pulseStartNanoseconds`: a confirmation must follow within the window.
     /// Thread-safe, no allocation.
