@@ -38,7 +38,7 @@ public enum FailSafeAction: String, Sendable {
 }
 
 /// One action per cause; reject for all by default.
-public struct FailSafePolicy: Equatable, Sendable {
+public struct FailurePolicy: Equatable, Sendable {
     private var actions: [FailSafeAction] = Array(repeating: .reject, count: FailureCause.allCases.count)
     public init() {}
     public subscript(cause: FailureCause) -> FailSafeAction {
@@ -91,7 +91,7 @@ public struct FailSafeConfigurationError: Error, CustomStringConvertible {
 /// Turns every failure into a counted, safe outcome for one camera: reject the part (default)
 /// or stop the line. Thread-safe, no allocation in report().
 public final class FailSafe {
-    public let policy: FailSafePolicy
+    public let policy: FailurePolicy
     public let scheduler: RejectScheduler
     public let lineStop: OutputLine?
     public let ready: ReadySignal?
@@ -99,7 +99,7 @@ public final class FailSafe {
     private var state = FailSafeCounters()
 
     /// Throws when the policy asks for a line stop but no line-stop output is configured.
-    public init(policy: FailSafePolicy, scheduler: RejectScheduler, lineStop: OutputLine?, ready: ReadySignal? = nil) throws {
+    public init(policy: FailurePolicy, scheduler: RejectScheduler, lineStop: OutputLine?, ready: ReadySignal? = nil) throws {
         if policy.needsLineStopOutput && lineStop == nil {
             let causes = FailureCause.allCases.filter { policy[$0] == .lineStop }.map { "\($0)" }
             throw FailSafeConfigurationError(description:

@@ -125,7 +125,7 @@ final class FailSafeTests: XCTestCase {
         let reject = SimulatedOutputLine(name: "reject")
         let scheduler = RejectScheduler(line: reject, delayNanoseconds: 10 * ms, widthNanoseconds: 10 * ms)
         let ready = ReadySignal(line: SimulatedOutputLine(name: "ready"), watchdogNanoseconds: 60_000 * ms)
-        let fs = try FailSafe(policy: FailSafePolicy(), scheduler: scheduler, lineStop: nil, ready: ready)
+        let fs = try FailSafe(policy: FailurePolicy(), scheduler: scheduler, lineStop: nil, ready: ready)
         scheduler.start()
         ready.setInspecting(true)
         let t = monotonicNow()
@@ -155,7 +155,7 @@ final class FailSafeTests: XCTestCase {
 
     func testLineStopPolicyNeedsAnOutputAndLatches() throws {
         let scheduler = RejectScheduler(line: SimulatedOutputLine(name: "reject"), delayNanoseconds: 0, widthNanoseconds: ms)
-        var policy = FailSafePolicy()
+        var policy = FailurePolicy()
         policy[.cameraLost] = .lineStop
         XCTAssertThrowsError(try FailSafe(policy: policy, scheduler: scheduler, lineStop: nil)) { error in
             XCTAssertTrue("\(error)".contains("camera-lost"), "\(error)")
