@@ -289,9 +289,11 @@ public final class RejectScheduler {
                 }
                 continue
             }
-            let idle = heapCount == 0 && !holding && !wantActive && !lineWritten
+            // Nothing left to fire (a release that failed is tried once more below, then the
+            // thread ends anyway: stop() must not hang on a broken line).
+            let idle = heapCount == 0 && !holding && !wantActive
             if !running && (!draining || idle) {
-                if lineWritten {  // stop without drain: release the line
+                if lineWritten {
                     pthread_mutex_unlock(mutex)
                     let ok = (try? line.set(false)) != nil
                     pthread_mutex_lock(mutex)

@@ -198,3 +198,22 @@ final class RejectBenchmarkTests: XCTestCase {
         XCTAssertLessThanOrEqual(r.scheduler.p50Nanoseconds, r.scheduler.maxNanoseconds)
     }
 }
+
+final class RejectSchedulerStopTests: XCTestCase {
+    /// A line that breaks after its first write: stop() must still return, with the failures
+    /// counted (the kernel releases a real line when the process ends).
+    func testStopReturnsWhenTheReleaseKeepsFailing() {
+        let line = SimulatedOutputLine(name: "reject")
+        let s = RejectScheduler(line: line, delayNanoseconds: 0, widthNanoseconds: 20_000_000)
+        s.start()
+        s.scheduleAt(startNanoseconds: monotonicNow(), partID: 1)
+        let giveUp = monotonicNow() + 5_000_000_000
+        while !line.isActive && monotonicNow() < giveUp { usleep(1_000) }
+        XCTAssertTrue(line.isActive)
+        line.failNextWrites(1_000_000)
+        s.stop()
+        XCTAssertGreaterThanOrEqual(s.counters.writeErrors, 2)
+        XCTAssertEqual(s.counters.fired, 1)
+        XCTAssertEqual(s.counters.releases, 0)
+    }
+}
