@@ -6,7 +6,14 @@ struct GRDNet: ParsableCommand {
         commandName: "grdnet",
         abstract: "Operate a grdnet-edge inspection box: look at images, models, cameras and the running daemon.",
         version: "0.1.0",
-        subcommands: [ImagesCommand.self, CamerasCommand.self, RecordCommand.self, BenchImagingCommand.self])
+        subcommands: [
+            ImagesCommand.self,
+            CamerasCommand.self,
+            RecordCommand.self,
+            BenchImagingCommand.self,
+            GPIOCommand.self,
+            BenchRejectCommand.self
+        ])
 }
 
 GRDNet.main()
