@@ -8,6 +8,8 @@ struct GRDNet: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             ImagesCommand.self,
+            ModelCommand.self,
+            BenchCommand.self,
             CamerasCommand.self,
             RecordCommand.self,
             BenchImagingCommand.self,
