@@ -27,6 +27,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // C libraries, through module maps and pkg-config. The headers also carry tiny static
@@ -52,7 +53,10 @@ let package = Package(
         .target(name: "GRDRejectIO", dependencies: ["CGPIOD"]),
         .target(
             name: "GRDAgent",
-            dependencies: ["GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO"]),
+            dependencies: [
+                "GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO",
+                .product(name: "Yams", package: "Yams"),
+            ]),
 
         // Executables.
         .executableTarget(
@@ -74,7 +78,7 @@ let package = Package(
         .testTarget(name: "GRDImagingTests", dependencies: ["GRDImaging"]),
         .testTarget(name: "GRDCaptureTests", dependencies: ["GRDCapture"]),
         .testTarget(name: "GRDRejectIOTests", dependencies: ["GRDRejectIO"]),
-        .testTarget(name: "GRDAgentTests", dependencies: ["GRDAgent"]),
+        .testTarget(name: "GRDAgentTests", dependencies: ["GRDAgent", "GRDRejectIO", "GRDCapture"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,335 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import GRDImaging
+import GRDCapture
+import GRDRejectIO
+
+/// Hooks that pick the real or simulated implementation of each stage. The defaults build what
+/// the config says; tests and the demo replace some of them.
+public struct StageFactory {
+    /// The detector for one camera (one per camera: each owns its input buffer).
+    public var detector: (AgentConfig, CameraConfig) throws -> AnomalyDetector
+    public var preparer: (AnomalyDetector, CameraConfig) -> FramePreparing
+    public var outputLine: (LineConfig, String) throws -> OutputLine
+    public var rejectSink: (OutputLine, RejectConfig) -> RejectSink
+    public var source: (CameraConfig) throws -> FrameSource
+
+    public static var standard: StageFactory {
+        StageFactory(
+            detector: { config, _ in
+                guard let path = config.modelPath else { return DemoDetector() }
+                throw AgentError("\(path): this build of grdnetd has no GRD-Net runtime yet; use `model: demo` (the demo detector)")
+            },
+            preparer: { d, cam in
+                SimpleFramePreparer(targetWidth: d.inputWidth, targetHeight: d.inputHeight, targetChannels: d.inputChannels, crop: cam.crop)
+            },
+            outputLine: { line, consumer in
+                guard let chip = line.chip else { return SimulatedOutputLine(name: consumer) }
+                return try GPIODOutputLine(chipPath: chip, offset: line.line, consumer: consumer, activeLow: line.activeLow)
+            },
+            rejectSink: { line, r in
+                PulseScheduler(line: line, delayNanoseconds: UInt64(r.delayMilliseconds * 1e6), widthNanoseconds: UInt64(r.widthMilliseconds * 1e6))
+            },
+            source: { cam in
+                switch cam.source {
+                case .replay(let folder, let loop): return try FolderReplaySource(folder: folder, framesPerSecond: cam.framesPerSecond, loop: loop)
+                case .device(let d): throw AgentError("camera \(cam.name): \(d): V4L2 capture is not in this build yet; use replay: FOLDER")
+                }
+            })
+    }
+
+    public init(detector: @escaping (AgentConfig, CameraConfig) throws -> AnomalyDetector,
+                preparer: @escaping (AnomalyDetector, CameraConfig) -> FramePreparing,
+                outputLine: @escaping (LineConfig, String) throws -> OutputLine,
+                rejectSink: @escaping (OutputLine, RejectConfig) -> RejectSink,
+                source: @escaping (CameraConfig) throws -> FrameSource) {
+        self.detector = detector; self.preparer = preparer; self.outputLine = outputLine
+        self.rejectSink = rejectSink; self.source = source
+    }
+}
+
+public struct AgentError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// The daemon: builds one CameraPipeline per configured camera, serves the control socket,
+/// persists the live threshold, and reports to systemd.
+public final class Agent: @unchecked Sendable {
+    public private(set) var config: AgentConfig
+    let factory: StageFactory
+    let lock = Lock()
+    private var pipelines: [CameraPipeline] = []
+    private var lines: [String: OutputLine] = [:]
+    var server: ControlServer? = nil
+    let startedAt = monotonicNow()
+    let startedWall = Date()
+    let stopAfterFrames: UInt64?
+    public var onDecision: ((DecisionRecord) -> Void)?
+    public private(set) var reloads = 0
+    public private(set) var failedReloads = 0
+    public private(set) var lastReloadError: String? = nil
+    let notifier = SystemdNotifier.fromProcessEnvironment()
+
+    public init(config: AgentConfig, factory: StageFactory = .standard, stopAfterFrames: UInt64? = nil) {
+        self.config = config
+        self.factory = factory
+        self.stopAfterFrames = stopAfterFrames
+    }
+
+    public var cameras: [CameraPipeline] { lock.withLock { pipelines } }
+
+    // MARK: persisted threshold
+
+    var stateFile: String { (config.stateDirectory as NSString).appendingPathComponent("threshold.json") }
+
+    /// Thresholds set live over the socket survive restarts: {"global": 0.5, "cameras": {"a": 0.6}}.
+    func persistedThresholds() -> (global: Float?, cameras: [String: Float]) {
+        guard let data = FileManager.default.contents(atPath: stateFile),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return (nil, [:]) }
+        let g = (obj["global"] as? NSNumber)?.floatValue
+        var cams: [String: Float] = [:]
+        for (k, v) in (obj["cameras"] as? [String: Any]) ?? [:] { if let n = v as? NSNumber { cams[k] = n.floatValue } }
+        return (g, cams)
+    }
+
+    func persistThresholds() throws {
+        var cams: [String: Any] = [:]
+        for p in cameras { cams[p.config.name] = Double(p.threshold) }
+        let obj: [String: Any] = ["cameras": cams, "config": config.sourcePath]
+        let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted])
+        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
+        let tmp = stateFile + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
+            throw AgentError("cannot write \(tmp): \(String(cString: strerror(errno)))")
+        }
+        guard rename(tmp, stateFile) == 0 else { throw AgentError("cannot replace \(stateFile): \(String(cString: strerror(errno)))") }
+    }
+
+    // MARK: building
+
+    /// Builds every pipeline for `config` without starting any: a failure leaves nothing behind.
+    func build(_ config: AgentConfig) throws -> (pipelines: [CameraPipeline], lines: [String: OutputLine]) {
+        let persisted = persistedThresholds()
+        var built: [CameraPipeline] = []
+        var lines: [String: OutputLine] = [:]
+        for cam in config.cameras {
+            let detector: AnomalyDetector
+            do { detector = try factory.detector(config, cam) } catch {
+                throw AgentError("camera \(cam.name): cannot load the detector: \(error)")
+            }
+            let roi = try roiMask(cam.roi, width: detector.inputWidth, height: detector.inputHeight, camera: cam.name)
+            let line: OutputLine
+            do { line = try factory.outputLine(cam.reject.line, "grdnetd-reject-\(cam.name)") } catch {
+                throw AgentError("camera \(cam.name): reject line \(cam.reject.line.displayName): \(error)")
+            }
+            lines[cam.name] = line
+            let sink = factory.rejectSink(line, cam.reject)
+            let threshold = persisted.cameras[cam.name] ?? cam.threshold ?? persisted.global ?? config.threshold
+            let make = factory.source
+            let p = CameraPipeline(config: cam, detector: detector, preparer: factory.preparer(detector, cam), reject: sink,
+                                   failSafe: config.failSafe, threshold: threshold, roi: roi,
+                                   stopAfterFrames: stopAfterFrames, makeSource: { try make(cam) })
+            p.onDecision = { [weak self] r in self?.onDecision?(r) }
+            built.append(p)
+        }
+        return (built, lines)
+    }
+
+    func roiMask(_ roi: ROIConfig?, width: Int, height: Int, camera: String) throws -> [UInt8]? {
+        switch roi {
+        case nil: return nil
+        case .polygons(let polys): return rasterize(polygons: polys, width: width, height: height)
+        case .mask(let path):
+            let image: Image
+            do {
+                let bytes = try readWholeFile(path)
+                guard bytes.starts(with: [0xFF, 0xD8]) else {
+                    throw AgentError("only JPEG/grey masks are readable in this build; PNG masks come with GRDImaging.loadPNGMask")
+                }
+                image = try JPEGDecoder().decode(bytes, grey: true)
+            } catch { throw AgentError("camera \(camera): ROI mask \(path): \(error)") }
+            var out = [UInt8](repeating: 0, count: width * height)
+            for y in 0..<height { for x in 0..<width {
+                out[y * width + x] = image.pixels[(y * image.height / height) * image.width + x * image.width / width] >= 128 ? 255 : 0
+            } }
+            return out
+        }
+    }
+
+    // MARK: running
+
+    public func start() throws {
+        let (built, lines) = try build(config)
+        lock.withLock { pipelines = built; self.lines = lines }
+        for p in built { p.start() }
+        Log.shared.level = config.logLevel
+        try startServer()
+        for p in built {
+            Log.shared.notice("camera \(p.config.name): \(describe(p.config.source)), detector: \(p.detector.detectorDescription), threshold \(fixed(Double(p.threshold), 3)), reject line \(p.config.reject.line.displayName) at +\(fixed(p.config.reject.delayMilliseconds, 0)) ms for \(fixed(p.config.reject.widthMilliseconds, 0)) ms")
+        }
+    }
+
+    func describe(_ s: CameraConfig.Source) -> String {
+        switch s {
+        case .device(let d): return d
+        case .replay(let f, let loop): return "replay of \(f)\(loop ? " (looping)" : "")"
+        }
+    }
+
+    func startServer() throws {
+        let fd: Int32
+        var owned: String? = nil
+        if let inherited = ControlServer.inheritedSocket() {
+            fd = inherited
+            Log.shared.info("control socket: using the socket passed by systemd (socket activation)")
+        } else {
+            let dir = (config.socket.path as NSString).deletingLastPathComponent
+            if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            fd = try ControlServer.bind(path: config.socket.path, mode: config.socket.mode, group: config.socket.group)
+            owned = config.socket.path
+            Log.shared.info("control socket: \(config.socket.path)")
+        }
+        let s = ControlServer(listenFD: fd, removeOnStop: owned) { [unowned self] req in self.handle(req) }
+        s.start()
+        server = s
+    }
+
+    public func stop() {
+        server?.stop()
+        server = nil
+        for p in cameras { p.stop() }
+    }
+
+    /// Replaces the config (and the detectors) only if everything new builds; otherwise keeps the
+    /// running pipelines and says why.
+    @discardableResult
+    public func reload(path: String) -> Bool {
+        do {
+            let fresh = try AgentConfig.load(path: path)
+            let (built, lines) = try build(fresh)
+            let old = cameras
+            for p in old { p.stop() }
+            lock.withLock { pipelines = built; self.lines = lines; config = fresh; reloads += 1; lastReloadError = nil }
+            for p in built { p.start() }
+            Log.shared.level = fresh.logLevel
+            if fresh.socket != config.socket { Log.shared.warning("socket settings changed: they take effect at the next restart") }
+            Log.shared.notice("reloaded \(path): \(built.count) camera(s)")
+            return true
+        } catch {
+            lock.withLock { failedReloads += 1; lastReloadError = "\(error)" }
+            Log.shared.error("reload of \(path) failed, the previous configuration keeps running: \(error)")
+            return false
+        }
+    }
+
+    /// True when every camera inspected a frame within its timeout.
+    public var framesFlowing: Bool {
+        let ps = cameras
+        return !ps.isEmpty && ps.allSatisfy { $0.state == .inspecting || $0.state == .paused }
+    }
+
+    public var allFinished: Bool { cameras.allSatisfy(\.finished) }
+
+    /// One line for systemd's STATUS= and the log.
+    public func summaryLine() -> String {
+        var frames: UInt64 = 0, rejects: UInt64 = 0, drops: UInt64 = 0, late: UInt64 = 0
+        var states: [String] = []
+        for p in cameras {
+            let s = p.statistics()
+            frames += s.framesInspected; rejects += s.rejects; drops += s.framesDropped; late += s.deadlineMisses
+            states.append("\(p.config.name) \(p.state.rawValue)")
+        }
+        return "\(states.joined(separator: ", ")); \(frames) parts, \(rejects) rejected, \(drops) dropped, \(late) late"
+    }
+
+    /// Runs until SIGTERM/SIGINT (or `allFinished` when a frame limit was given): reloads on
+    /// SIGHUP, feeds the watchdog only while frames flow, sends READY=1 once inspecting.
+    public func runUntilStopped(configPath: String, maxSeconds: Double? = nil) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGHUP, SIGTERM, SIGINT] { sigaddset(&set, s) }
+        let watchdog = SystemdNotifier.watchdogIntervalMicroseconds()
+        var ready = false
+        var lastPing: UInt64 = 0
+        var lastStatus: UInt64 = 0
+        let began = monotonicNow()
+        while true {
+            var ts = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+            let sig = sigtimedwait(&set, nil, &ts)
+            if sig == SIGTERM || sig == SIGINT {
+                notifier.notify("STOPPING=1\nSTATUS=stopping")
+                Log.shared.notice("stopping on signal \(sig)")
+                break
+            }
+            if sig == SIGHUP {
+                notifier.notify("RELOADING=1\nSTATUS=reloading \(configPath)")
+                reload(path: configPath)
+                notifier.notify("READY=1\nSTATUS=\(summaryLine())")
+            }
+            let now = monotonicNow()
+            let flowing = framesFlowing
+            if flowing && !ready {
+                ready = true
+                notifier.notify("READY=1\nSTATUS=inspecting: \(summaryLine())")
+                Log.shared.notice("inspecting: every camera delivers frames")
+            }
+            if let wd = watchdog, flowing, now &- lastPing >= wd * 1000 / 2 {
+                notifier.notify("WATCHDOG=1")
+                lastPing = now
+            }
+            if now &- lastStatus >= 2_000_000_000 {
+                notifier.notify("STATUS=\(flowing ? "" : "NOT INSPECTING: ")\(summaryLine())")
+                lastStatus = now
+            }
+            if stopAfterFrames != nil && allFinished { break }
+            if let maxSeconds, Double(now &- began) / 1e9 >= maxSeconds { break }
+        }
+    }
+
+    /// Signals must be blocked in every thread before any is started, so that sigtimedwait sees them.
+    public static func blockControlSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGHUP, SIGTERM, SIGINT] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        signal(SIGPIPE, SIG_IGN)
+    }
+}
+
+/// Even-odd scanline fill of polygons given in fractions of the image; 255 inside, 0 outside.
+public func rasterize(polygons: [[ROIPoint]], width: Int, height: Int) -> [UInt8] {
+    var mask = [UInt8](repeating: 0, count: width * height)
+    for y in 0..<height {
+        let py = (Double(y) + 0.5) / Double(height)
+        for x in 0..<width {
+            let px = (Double(x) + 0.5) / Double(width)
+            var inside = false
+            for poly in polygons {
+                var j = poly.count - 1
+                for i in 0..<poly.count {
+                    let a = poly[i], b = poly[j]
+                    if (a.y > py) != (b.y > py) && px < (b.x - a.x) * (py - a.y) / (b.y - a.y) + a.x { inside.toggle() }
+                    j = i
+                }
+            }
+            if inside { mask[y * width + x] = 255 }
+        }
+    }
+    return mask
+}
+
+extension Agent {
+    /// `--check-config`: builds every stage (detector, ROI, lines are not opened) and discards it.
+    public func checkBuild() throws {
+        for cam in config.cameras {
+            let detector: AnomalyDetector
+            do { detector = try factory.detector(config, cam) } catch {
+                throw AgentError("camera \(cam.name): cannot load the detector: \(error)")
+            }
+            _ = try roiMask(cam.roi, width: detector.inputWidth, height: detector.inputHeight, camera: cam.name)
+        }
+    }
+}
