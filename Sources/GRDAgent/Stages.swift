@@ -49,10 +49,11 @@ public struct PulseCounts: Equatable, Sendable, Codable {
 
 // MARK: - The demo detector
 
-/// The built-in stand-in used when the config says `model: demo` (and until a model file is
-/// given): scores how far the darkest/brightest 9x9 neighbourhood strays from the image median.
-/// It is a plain image statistic, not a trained network, and everything that shows the detector
-/// says "no model: demo detector". Buffers are allocated once; run() does not allocate.
+/// The built-in stand-in used when the config says `model: demo`: a difference of box means
+/// (5x5 against 25x25) that lights up small spots which differ from their surroundings, i.e.
+/// blob-like defects. It is a plain image statistic, not a trained network, and everything that
+/// shows the detector says "no model: demo detector". Buffers are allocated once; run() does not
+/// allocate.
 public final class DemoDetector: AnomalyDetector {
     public let inputWidth: Int
     public let inputHeight: Int
@@ -60,12 +61,13 @@ public final class DemoDetector: AnomalyDetector {
     public let input: UnsafeMutableBufferPointer<UInt8>
     private let map: UnsafeMutableBufferPointer<Float>
     private let integral: UnsafeMutableBufferPointer<UInt32>
-    private var histogram = [UInt32](repeating: 0, count: 256)
     public var heatmap: UnsafeBufferPointer<Float> { UnsafeBufferPointer(map) }
     public var detectorDescription: String { "no model: demo detector" }
-    /// Deviation (0...255) that maps to a heat of 1.
+    /// Grey-level difference that maps to a heat of 1.
     let fullScale: Float = 64
-    let radius = 4
+    let inner = 2, outer = 12
+    /// Border pixels left out (box means are one-sided there).
+    let margin = 8
 
     public init(width: Int = 256, height: Int = 256) {
         inputWidth = width; inputHeight = height
@@ -81,12 +83,16 @@ public final class DemoDetector: AnomalyDetector {
         input.deallocate(); map.deallocate(); integral.deallocate()
     }
 
+    @inline(__always)
+    private func boxMean(_ x: Int, _ y: Int, _ r: Int) -> Float {
+        let w = inputWidth, h = inputHeight, iw = w + 1
+        let x0 = max(0, x - r), x1 = min(w, x + r + 1), y0 = max(0, y - r), y1 = min(h, y + r + 1)
+        let s = integral[y1 * iw + x1] &+ integral[y0 * iw + x0] &- integral[y0 * iw + x1] &- integral[y1 * iw + x0]
+        return Float(s) / Float((y1 - y0) * (x1 - x0))
+    }
+
     public func run(roi: UnsafePointer<UInt8>?) throws -> Float {
         let w = inputWidth, h = inputHeight, iw = w + 1
-        for i in 0..<256 { histogram[i] = 0 }
-        for i in 0..<(w * h) { histogram[Int(input[i])] &+= 1 }
-        var median = 0, seen: UInt32 = 0
-        while median < 255 { seen += histogram[median]; if seen * 2 >= UInt32(w * h) { break }; median += 1 }
         for x in 0...w { integral[x] = 0 }
         for y in 0..<h {
             var rowSum: UInt32 = 0
@@ -97,17 +103,16 @@ public final class DemoDetector: AnomalyDetector {
             }
         }
         var score: Float = 0
-        let r = radius
         for y in 0..<h {
-            let y0 = max(0, y - r), y1 = min(h, y + r + 1)
             for x in 0..<w {
-                let x0 = max(0, x - r), x1 = min(w, x + r + 1)
-                let s = integral[y1 * iw + x1] &+ integral[y0 * iw + x0] &- integral[y0 * iw + x1] &- integral[y1 * iw + x0]
-                let mean = Float(s) / Float((y1 - y0) * (x1 - x0))
-                let heat = min(1, abs(mean - Float(median)) / fullScale)
-                let masked: Float = (roi.map { $0[y * w + x] != 0 } ?? true) ? heat : 0
-                map[y * w + x] = masked
-                if masked > score { score = masked }
+                let border = x < margin || y < margin || x >= w - margin || y >= h - margin
+                let inside = !border && (roi.map { $0[y * w + x] != 0 } ?? true)
+                var heat: Float = 0
+                if inside {
+                    heat = min(1, abs(boxMean(x, y, inner) - boxMean(x, y, outer)) / fullScale)
+                }
+                map[y * w + x] = heat
+                if heat > score { score = heat }
             }
         }
         return score
