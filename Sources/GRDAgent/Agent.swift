@@ -5,6 +5,7 @@ import Foundation
 import GRDImaging
 import GRDCapture
 import GRDRejectIO
+import GRDRuntime
 
 /// Hooks that pick the real or simulated implementation of each stage. The defaults build what
 /// the config says; tests and the demo replace some of them.
@@ -20,17 +21,22 @@ public struct StageFactory {
         StageFactory(
             detector: { config, _ in
                 guard let path = config.modelPath else { return DemoDetector() }
-                throw AgentError("\(path): this build of grdnetd has no GRD-Net runtime yet; use `model: demo` (the demo detector)")
+                let model = try GRDNetModel(path: path)
+                let engine = try InferenceEngine(model: model, threads: config.inferenceThreads,
+                                                 precision: config.precision == "fp32" ? .fp32 : .int8)
+                // The parity self-test: golden vectors stored in the model file, checked at every start.
+                do { try engine.selfTest() } catch { throw AgentError("\(path): self-test failed: \(error)") }
+                return engine
             },
             preparer: { d, cam in
-                SimpleFramePreparer(targetWidth: d.inputWidth, targetHeight: d.inputHeight, targetChannels: d.inputChannels, crop: cam.crop)
+                FramePreprocessor(targetWidth: d.inputWidth, targetHeight: d.inputHeight, targetChannels: d.inputChannels, crop: cam.crop)
             },
             outputLine: { line, consumer in
                 guard let chip = line.chip else { return SimulatedOutputLine(name: consumer) }
                 return try GPIODOutputLine(chipPath: chip, offset: line.line, consumer: consumer, activeLow: line.activeLow)
             },
             rejectSink: { line, r in
-                PulseScheduler(line: line, delayNanoseconds: UInt64(r.delayMilliseconds * 1e6), widthNanoseconds: UInt64(r.widthMilliseconds * 1e6))
+                RejectScheduler(line: line, delayNanoseconds: UInt64(r.delayMilliseconds * 1e6), widthNanoseconds: UInt64(r.widthMilliseconds * 1e6))
             },
             source: { cam in
                 switch cam.source {
@@ -120,7 +126,8 @@ public final class Agent: @unchecked Sendable {
             do { detector = try factory.detector(config, cam) } catch {
                 throw AgentError("camera \(cam.name): cannot load the detector: \(error)")
             }
-            let roi = try roiMask(cam.roi, width: detector.inputWidth, height: detector.inputHeight, camera: cam.name)
+            var roi = try roiMask(cam.roi, width: detector.inputWidth, height: detector.inputHeight, camera: cam.name)
+            if roi == nil, let engine = detector as? InferenceEngine { roi = engine.model.defaultROI }
             let line: OutputLine
             do { line = try factory.outputLine(cam.reject.line, "grdnetd-reject-\(cam.name)") } catch {
                 throw AgentError("camera \(cam.name): reject line \(cam.reject.line.displayName): \(error)")
@@ -144,16 +151,10 @@ public final class Agent: @unchecked Sendable {
         case .polygons(let polys): return rasterize(polygons: polys, width: width, height: height)
         case .mask(let path):
             let image: Image
-            do {
-                let bytes = try readWholeFile(path)
-                guard bytes.starts(with: [0xFF, 0xD8]) else {
-                    throw AgentError("only JPEG/grey masks are readable in this build; PNG masks come with GRDImaging.loadPNGMask")
-                }
-                image = try JPEGDecoder().decode(bytes, grey: true)
-            } catch { throw AgentError("camera \(camera): ROI mask \(path): \(error)") }
+            do { image = try loadPNGMask(path: path) } catch { throw AgentError("camera \(camera): ROI mask \(path): \(error)") }
             var out = [UInt8](repeating: 0, count: width * height)
             for y in 0..<height { for x in 0..<width {
-                out[y * width + x] = image.pixels[(y * image.height / height) * image.width + x * image.width / width] >= 128 ? 255 : 0
+                out[y * width + x] = image.pixels[(y * image.height / height) * image.width + x * image.width / width] != 0 ? 255 : 0
             } }
             return out
         }

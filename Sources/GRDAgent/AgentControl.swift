@@ -108,7 +108,7 @@ extension Agent {
         var cams: [[String: Any]] = []
         for p in cameras {
             let s = p.statistics()
-            let pulses = p.reject.pulseCounts
+            let pulses = p.reject.counters
             cams.append([
                 "name": p.config.name, "state": p.state.rawValue, "threshold": Double(p.threshold),
                 "frames_captured": s.framesCaptured, "frames_inspected": s.framesInspected,
@@ -116,7 +116,9 @@ extension Agent {
                 "source_dropped": s.source.dropped, "source_corrupt": s.source.corrupt, "source_timeouts": s.source.timeouts,
                 "passes": s.passes, "rejects": s.rejects, "deadline_misses": s.deadlineMisses,
                 "errors": s.errors, "capture_errors": s.captureErrors, "reconnects": s.reconnects + s.source.reconnects,
-                "pulses": ["scheduled": pulses.scheduled, "fired": pulses.fired, "late": pulses.late, "failed": pulses.failed],
+                "pulses": ["scheduled": pulses.scheduled, "fired": pulses.fired, "late": pulses.late,
+                           "overlapped": pulses.overlapped, "overflow": pulses.overflow, "write_errors": pulses.writeErrors,
+                           "pending": pulses.pending],
                 "latency": ["prepare": histogramJSON(s.prepare), "infer": histogramJSON(s.infer),
                             "decide": histogramJSON(s.decide), "end_to_end": histogramJSON(s.endToEnd)],
                 "scores": ["lower": Double(s.scores.lower), "upper": Double(s.scores.upper), "counts": s.scores.counts,

@@ -60,7 +60,7 @@ public struct CameraConfig: Equatable, Sendable {
     public var height: Int
     /// V4L2 controls by name (e.g. exposure_absolute: 100), applied at open.
     public var controls: [String: Int]
-    public var crop: CropBox?
+    public var crop: CropRect?
     public var roi: ROIConfig?
     /// Per-camera threshold; nil = the global one.
     public var threshold: Float?
@@ -69,7 +69,7 @@ public struct CameraConfig: Equatable, Sendable {
     public var reject: RejectConfig
 
     public init(name: String, source: Source, framesPerSecond: Double, format: PixelFormat = .mjpeg,
-                width: Int = 640, height: Int = 480, controls: [String: Int] = [:], crop: CropBox? = nil,
+                width: Int = 640, height: Int = 480, controls: [String: Int] = [:], crop: CropRect? = nil,
                 roi: ROIConfig? = nil, threshold: Float? = nil, deadlineMilliseconds: Double = 200,
                 reject: RejectConfig) {
         self.name = name
@@ -84,15 +84,6 @@ public struct CameraConfig: Equatable, Sendable {
         self.threshold = threshold
         self.deadlineMilliseconds = deadlineMilliseconds
         self.reject = reject
-    }
-}
-
-/// A crop of the camera image, in camera pixels (GRDImaging's CropRect once the capture stage
-/// provides it; kept here so the config does not depend on the preprocessing implementation).
-public struct CropBox: Equatable, Sendable {
-    public var x, y, width, height: Int
-    public init(x: Int, y: Int, width: Int, height: Int) {
-        self.x = x; self.y = y; self.width = width; self.height = height
     }
 }
 
@@ -478,7 +469,7 @@ final class ConfigReader {
                 }
             }
         }
-        var crop: CropBox? = nil
+        var crop: CropRect? = nil
         if let c = s.section("crop") {
             let x = c.integer("x", min: 0) ?? 0, y = c.integer("y", min: 0) ?? 0
             let w = c.integer("width", min: 1), h = c.integer("height", min: 1)
@@ -489,7 +480,7 @@ final class ConfigReader {
                 if x + w > width || y + h > height {
                     fail(s.value("crop"), c.path, "\(w)x\(h) at (\(x),\(y)) does not fit in the \(width)x\(height) image")
                 }
-                crop = CropBox(x: x, y: y, width: w, height: h)
+                crop = CropRect(x: x, y: y, width: w, height: h)
             }
         }
         var roi: ROIConfig? = nil

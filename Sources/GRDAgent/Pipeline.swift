@@ -213,7 +213,7 @@ public final class CameraPipeline: @unchecked Sendable {
         slot.close()
         if let t = captureThread { pthread_join(t, nil); captureThread = nil }
         if let t = inferenceThread { pthread_join(t, nil); inferenceThread = nil }
-        reject.stop()
+        reject.stopDraining()
     }
 
     var isRunning: Bool { statsLock.withLock { running } }
