@@ -91,20 +91,29 @@ public final class Agent: @unchecked Sendable {
 
     var stateFile: String { (config.stateDirectory as NSString).appendingPathComponent("threshold.json") }
 
-    /// Thresholds set live over the socket survive restarts: {"global": 0.5, "cameras": {"a": 0.6}}.
-    func persistedThresholds() -> (global: Float?, cameras: [String: Float]) {
+    /// Thresholds set live over the socket survive restarts and reloads, as long as the config's
+    /// own threshold for that camera is unchanged; editing the config's threshold wins.
+    /// {"cameras": {"a": 0.6}, "config_thresholds": {"a": 0.5}}
+    func persistedThresholds(for config: AgentConfig) -> [String: Float] {
         guard let data = FileManager.default.contents(atPath: stateFile),
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return (nil, [:]) }
-        let g = (obj["global"] as? NSNumber)?.floatValue
-        var cams: [String: Float] = [:]
-        for (k, v) in (obj["cameras"] as? [String: Any]) ?? [:] { if let n = v as? NSNumber { cams[k] = n.floatValue } }
-        return (g, cams)
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        let live = obj["cameras"] as? [String: Any] ?? [:]
+        let base = obj["config_thresholds"] as? [String: Any] ?? [:]
+        var out: [String: Float] = [:]
+        for cam in config.cameras {
+            guard let v = (live[cam.name] as? NSNumber)?.floatValue, let b = (base[cam.name] as? NSNumber)?.floatValue else { continue }
+            if b == (cam.threshold ?? config.threshold) { out[cam.name] = v }
+        }
+        return out
     }
 
     func persistThresholds() throws {
-        var cams: [String: Any] = [:]
-        for p in cameras { cams[p.config.name] = Double(p.threshold) }
-        let obj: [String: Any] = ["cameras": cams, "config": config.sourcePath]
+        var cams: [String: Any] = [:], base: [String: Any] = [:]
+        for p in cameras {
+            cams[p.config.name] = shortest(p.threshold)
+            base[p.config.name] = shortest(p.config.threshold ?? config.threshold)
+        }
+        let obj: [String: Any] = ["cameras": cams, "config_thresholds": base, "config": config.sourcePath]
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted])
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true)
         let tmp = stateFile + ".tmp"
@@ -118,7 +127,7 @@ public final class Agent: @unchecked Sendable {
 
     /// Builds every pipeline for `config` without starting any: a failure leaves nothing behind.
     func build(_ config: AgentConfig) throws -> (pipelines: [CameraPipeline], lines: [String: OutputLine]) {
-        let persisted = persistedThresholds()
+        let persisted = persistedThresholds(for: config)
         var built: [CameraPipeline] = []
         var lines: [String: OutputLine] = [:]
         for cam in config.cameras {
@@ -134,7 +143,7 @@ public final class Agent: @unchecked Sendable {
             }
             lines[cam.name] = line
             let sink = factory.rejectSink(line, cam.reject)
-            let threshold = persisted.cameras[cam.name] ?? cam.threshold ?? persisted.global ?? config.threshold
+            let threshold = persisted[cam.name] ?? cam.threshold ?? config.threshold
             let make = factory.source
             let p = CameraPipeline(config: cam, detector: detector, preparer: factory.preparer(detector, cam), reject: sink,
                                    failSafe: config.failSafe, threshold: threshold, roi: roi,

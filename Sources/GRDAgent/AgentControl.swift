@@ -82,7 +82,7 @@ extension Agent {
         for p in cameras {
             let s = p.statistics()
             var c: [String: Any] = ["name": p.config.name, "state": p.state.rawValue, "source": describe(p.config.source),
-                                    "detector": p.detector.detectorDescription, "threshold": Double(p.threshold),
+                                    "detector": p.detector.detectorDescription, "threshold": shortest(p.threshold),
                                     "reject_line": p.config.reject.line.displayName,
                                     "frames": s.framesInspected, "rejects": s.rejects]
             if s.lastFrameNanoseconds > 0 { c["last_frame_age_s"] = Double(monotonicNow() &- s.lastFrameNanoseconds) / 1e9 }
@@ -110,7 +110,7 @@ extension Agent {
             let s = p.statistics()
             let pulses = p.reject.counters
             cams.append([
-                "name": p.config.name, "state": p.state.rawValue, "threshold": Double(p.threshold),
+                "name": p.config.name, "state": p.state.rawValue, "threshold": shortest(p.threshold),
                 "frames_captured": s.framesCaptured, "frames_inspected": s.framesInspected,
                 "frames_dropped": s.framesDropped, "frames_skipped_paused": s.framesSkippedWhilePaused,
                 "source_dropped": s.source.dropped, "source_corrupt": s.source.corrupt, "source_timeouts": s.source.timeouts,
@@ -121,7 +121,7 @@ extension Agent {
                            "pending": pulses.pending],
                 "latency": ["prepare": histogramJSON(s.prepare), "infer": histogramJSON(s.infer),
                             "decide": histogramJSON(s.decide), "end_to_end": histogramJSON(s.endToEnd)],
-                "scores": ["lower": Double(s.scores.lower), "upper": Double(s.scores.upper), "counts": s.scores.counts,
+                "scores": ["lower": shortest(s.scores.lower), "upper": shortest(s.scores.upper), "counts": s.scores.counts,
                            "below": s.scores.below, "above": s.scores.above],
             ])
         }
@@ -143,7 +143,7 @@ extension Agent {
 
     func decisionJSON(_ d: DecisionRecord) -> [String: Any] {
         ["part": d.partID, "camera": d.camera, "time_ms": d.wallMilliseconds, "capture_ns": d.captureNanoseconds,
-         "score": Double(d.score), "threshold": Double(d.threshold), "decision": d.reject ? "reject" : "pass",
+         "score": shortest(d.score), "threshold": shortest(d.threshold), "decision": d.reject ? "reject" : "pass",
          "reason": d.reason, "latency_us": d.latencyMicroseconds, "origin": d.origin]
     }
 
@@ -158,11 +158,11 @@ extension Agent {
             Log.shared.notice("threshold set to \(n) over the control socket for \(targets.map(\.config.name).joined(separator: ", "))")
             do { try persistThresholds() } catch {
                 return ["ok": false, "error": "threshold applied but not persisted: \(error)",
-                        "cameras": targets.map { ["name": $0.config.name, "threshold": Double($0.threshold)] }]
+                        "cameras": targets.map { ["name": $0.config.name, "threshold": shortest($0.threshold)] }]
             }
         }
         return ["ok": true, "persisted_in": stateFile,
-                "cameras": targets.map { ["name": $0.config.name, "threshold": Double($0.threshold)] }]
+                "cameras": targets.map { ["name": $0.config.name, "threshold": shortest($0.threshold)] }]
     }
 
     /// The latest inspected frame (at model size) and its heatmap as JPEGs: base64 in the reply,
@@ -203,3 +203,6 @@ extension Agent {
         }
     }
 }
+
+/// A Float as the Double that prints like it (0.9, not 0.8999999761581421) for JSON replies.
+func shortest(_ f: Float) -> Double { Double("\(f)") ?? Double(f) }

@@ -180,10 +180,10 @@ public final class ControlServer: @unchecked Sendable {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             if clients.count >= limits.maxClients {
+                lock.withLock { clientsRefused &+= 1 }
                 let line = Array((ControlServer.encode(["ok": false, "error": "too many clients (\(limits.maxClients)); try again"]) + "\n").utf8)
                 _ = line.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 close(fd)
-                lock.withLock { clientsRefused &+= 1 }
                 continue
             }
             let c = Client(fd: fd)
@@ -234,7 +234,7 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     private func reject(_ c: Client, _ message: String) {
-        lock.withLock { requestsRejected &+= 1 }
+        lock.withLock { requestsRejected &+= 1 }  // counted before the reply leaves
         queue(c, ControlServer.encode(["ok": false, "error": message]))
     }
 
