@@ -323,7 +323,7 @@ final class ConfigReader {
 
     func path(_ raw: String) -> String {
         if raw.hasPrefix("/") || baseDirectory.isEmpty { return raw }
-        return (baseDirectory as NSString).appendingPathComponent(raw)
+        return ((baseDirectory as NSString).appendingPathComponent(raw) as NSString).standardizingPath
     }
 
     func read(_ root: Node) -> AgentConfig? {
