@@ -94,24 +94,19 @@ public final class Agent: @unchecked Sendable {
     /// Thresholds set live over the socket survive restarts and reloads, as long as the config's
     /// own threshold for that camera is unchanged; editing the config's threshold wins.
     /// {"cameras": {"a": 0.6}, "config_thresholds": {"a": 0.5}}
-    func persistedThresholds(for config: AgentConfig) -> [String: Float] {
+    func persistedThreshold(camera: String, configured: Float) -> Float? {
         guard let data = FileManager.default.contents(atPath: stateFile),
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-        let live = obj["cameras"] as? [String: Any] ?? [:]
-        let base = obj["config_thresholds"] as? [String: Any] ?? [:]
-        var out: [String: Float] = [:]
-        for cam in config.cameras {
-            guard let v = (live[cam.name] as? NSNumber)?.floatValue, let b = (base[cam.name] as? NSNumber)?.floatValue else { continue }
-            if b == (cam.threshold ?? config.threshold) { out[cam.name] = v }
-        }
-        return out
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let v = ((obj["cameras"] as? [String: Any])?[camera] as? NSNumber)?.floatValue,
+              let b = ((obj["config_thresholds"] as? [String: Any])?[camera] as? NSNumber)?.floatValue else { return nil }
+        return b == configured ? v : nil
     }
 
     func persistThresholds() throws {
         var cams: [String: Any] = [:], base: [String: Any] = [:]
         for p in cameras {
             cams[p.config.name] = shortest(p.threshold)
-            base[p.config.name] = shortest(p.config.threshold ?? config.threshold)
+            base[p.config.name] = shortest(p.configuredThreshold)
         }
         let obj: [String: Any] = ["cameras": cams, "config_thresholds": base, "config": config.sourcePath]
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted])
@@ -127,7 +122,6 @@ public final class Agent: @unchecked Sendable {
 
     /// Builds every pipeline for `config` without starting any: a failure leaves nothing behind.
     func build(_ config: AgentConfig) throws -> (pipelines: [CameraPipeline], lines: [String: OutputLine]) {
-        let persisted = persistedThresholds(for: config)
         var built: [CameraPipeline] = []
         var lines: [String: OutputLine] = [:]
         for cam in config.cameras {
@@ -143,10 +137,13 @@ public final class Agent: @unchecked Sendable {
             }
             lines[cam.name] = line
             let sink = factory.rejectSink(line, cam.reject)
-            let threshold = persisted[cam.name] ?? cam.threshold ?? config.threshold
+            guard let configured = cam.threshold ?? config.threshold ?? (detector as? InferenceEngine)?.model.defaultThreshold else {
+                throw AgentError("camera \(cam.name): no threshold: the model file has no default, so set threshold: in \(config.sourcePath)")
+            }
+            let threshold = persistedThreshold(camera: cam.name, configured: configured) ?? configured
             let make = factory.source
             let p = CameraPipeline(config: cam, detector: detector, preparer: factory.preparer(detector, cam), reject: sink,
-                                   failSafe: config.failSafe, threshold: threshold, roi: roi,
+                                   failSafe: config.failSafe, threshold: threshold, configuredThreshold: configured, roi: roi,
                                    stopAfterFrames: stopAfterFrames, makeSource: { try make(cam) })
             p.onDecision = { [weak self] r in self?.onDecision?(r) }
             built.append(p)
@@ -257,7 +254,7 @@ public final class Agent: @unchecked Sendable {
 
     /// Runs until SIGTERM/SIGINT (or `allFinished` when a frame limit was given): reloads on
     /// SIGHUP, feeds the watchdog only while frames flow, sends READY=1 once inspecting.
-    public func runUntilStopped(configPath: String, maxSeconds: Double? = nil) {
+    public func runUntilStopped(configPath: String, maxSeconds: Double? = nil, lingerSeconds: Double = 0) {
         var set = sigset_t()
         sigemptyset(&set)
         for s in [SIGHUP, SIGTERM, SIGINT] { sigaddset(&set, s) }
@@ -266,6 +263,7 @@ public final class Agent: @unchecked Sendable {
         var lastPing: UInt64 = 0
         var lastStatus: UInt64 = 0
         let began = monotonicNow()
+        var finishedAt: UInt64 = 0
         while true {
             var ts = timespec(tv_sec: 0, tv_nsec: 100_000_000)
             let sig = sigtimedwait(&set, nil, &ts)
@@ -294,7 +292,13 @@ public final class Agent: @unchecked Sendable {
                 notifier.notify("STATUS=\(flowing ? "" : "NOT INSPECTING: ")\(summaryLine())")
                 lastStatus = now
             }
-            if stopAfterFrames != nil && allFinished { break }
+            if stopAfterFrames != nil && allFinished {
+                if finishedAt == 0 {
+                    finishedAt = now
+                    Log.shared.notice("frame limit reached: \(summaryLine())\(lingerSeconds > 0 ? "; serving the socket for \(fixed(lingerSeconds, 0)) s more" : "")")
+                }
+                if Double(now &- finishedAt) / 1e9 >= lingerSeconds { break }
+            }
             if let maxSeconds, Double(now &- began) / 1e9 >= maxSeconds { break }
         }
     }

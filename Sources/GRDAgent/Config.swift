@@ -10,7 +10,8 @@ import GRDImaging
 public struct AgentConfig: Equatable, Sendable {
     /// The model file, or nil for the built-in demo detector (`model: demo`).
     public var modelPath: String?
-    public var threshold: Float
+    /// nil = the model file's default threshold.
+    public var threshold: Float?
     public var inferenceThreads: Int
     public var precision: String
     public var cameras: [CameraConfig]
@@ -25,7 +26,7 @@ public struct AgentConfig: Equatable, Sendable {
     /// The file this was read from (for messages and reloads).
     public var sourcePath: String
 
-    public init(modelPath: String?, threshold: Float, inferenceThreads: Int = 1, precision: String = "int8",
+    public init(modelPath: String?, threshold: Float?, inferenceThreads: Int = 1, precision: String = "int8",
                 cameras: [CameraConfig], failSafe: FailSafePolicy = FailSafePolicy(),
                 readyOutput: LineConfig? = nil, alarmOutput: LineConfig? = nil,
                 socket: SocketConfig, stateDirectory: String, auditFolder: String? = nil,
@@ -340,7 +341,9 @@ final class ConfigReader {
             top.require("model", "the model file (or 'demo' for the built-in demo detector)")
         }
         let threshold = top.number("threshold", min: 0, max: 1e9)
-        if top.value("threshold") == nil { top.require("threshold", "the score at or above which a part is rejected") }
+        if top.value("threshold") == nil && modelPath == nil && top.value("model") != nil {
+            top.require("threshold", "the score at or above which a part is rejected (the demo detector has no default)")
+        }
         let threads = top.integer("threads", min: 1, max: 8) ?? 1
         let precision = top.string("precision") ?? "int8"
         if !["int8", "fp32"].contains(precision) { fail(top.value("precision"), "precision", "must be int8 or fp32 (got \(precision))") }
@@ -412,8 +415,8 @@ final class ConfigReader {
         }
         top.finish()
 
-        guard let threshold, issues.isEmpty else { return nil }
-        return AgentConfig(modelPath: modelPath, threshold: Float(threshold), inferenceThreads: threads,
+        guard issues.isEmpty else { return nil }
+        return AgentConfig(modelPath: modelPath, threshold: threshold.map { Float($0) }, inferenceThreads: threads,
                            precision: precision, cameras: cameras, failSafe: failSafe, readyOutput: ready,
                            alarmOutput: alarm, socket: socket, stateDirectory: stateDirectory,
                            auditFolder: audit, logLevel: logLevel, sourcePath: file)

@@ -122,6 +122,8 @@ public final class CameraPipeline: @unchecked Sendable {
     private var ring: [DecisionRecord]
     private var ringNext = 0, ringCount = 0
     private var thresholdValue: Float
+    /// The threshold the config (or the model file) gave, before any live change.
+    public let configuredThreshold: Float
     private var paused = false
     private var running = false
     private var stopAfter: UInt64?
@@ -140,7 +142,7 @@ public final class CameraPipeline: @unchecked Sendable {
     private var partCounter: UInt64 = 0
 
     public init(config: CameraConfig, detector: AnomalyDetector, preparer: FramePreparing, reject: RejectSink,
-                failSafe: FailSafePolicy, threshold: Float, roi: [UInt8]?, decisionsKept: Int = 256,
+                failSafe: FailSafePolicy, threshold: Float, configuredThreshold: Float? = nil, roi: [UInt8]?, decisionsKept: Int = 256,
                 stopAfterFrames: UInt64? = nil, makeSource: @escaping () throws -> FrameSource) {
         self.config = config
         self.detector = detector
@@ -150,6 +152,7 @@ public final class CameraPipeline: @unchecked Sendable {
         self.roi = roi
         self.makeSource = makeSource
         self.thresholdValue = threshold
+        self.configuredThreshold = configuredThreshold ?? threshold
         self.stopAfter = stopAfterFrames
         stats = CameraStatistics(threshold: threshold)
         let placeholder = DecisionRecord(partID: 0, camera: config.name, captureNanoseconds: 0, wallMilliseconds: 0,

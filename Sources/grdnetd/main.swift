@@ -29,6 +29,9 @@ struct GRDNetDaemon: ParsableCommand {
     @Option(name: .customLong("duration"), help: "Stop after this many seconds (demo, tests).")
     var duration: Double?
 
+    @Option(name: .customLong("linger"), help: "With --frames: keep serving the control socket this many seconds after the last frame.")
+    var linger: Double = 0
+
     @Flag(name: .customLong("print-decisions"), help: "Print every decision on stdout (the demo).")
     var printDecisions = false
 
@@ -45,7 +48,7 @@ struct GRDNetDaemon: ParsableCommand {
                 printError("\(error)")
                 throw ExitCode(2)
             }
-            print("\(config): OK (\(cfg.cameras.count) camera(s), model: \(cfg.modelPath ?? "demo"), threshold \(cfg.threshold))")
+            print("\(config): OK (\(cfg.cameras.count) camera(s), model: \(cfg.modelPath ?? "demo"), threshold \(cfg.threshold.map { "\($0)" } ?? "from the model file"))")
             return
         }
         Agent.blockControlSignals()
@@ -62,7 +65,7 @@ struct GRDNetDaemon: ParsableCommand {
             agent.stop()
             throw ExitCode(1)
         }
-        agent.runUntilStopped(configPath: config, maxSeconds: duration)
+        agent.runUntilStopped(configPath: config, maxSeconds: duration, lingerSeconds: linger)
         Log.shared.notice("final: \(agent.summaryLine())")
         agent.stop()
     }
