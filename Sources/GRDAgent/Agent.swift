@@ -264,6 +264,7 @@ public final class Agent: @unchecked Sendable {
         var lastStatus: UInt64 = 0
         let began = monotonicNow()
         var finishedAt: UInt64 = 0
+        var wasFlowing = false
         while true {
             var ts = timespec(tv_sec: 0, tv_nsec: 100_000_000)
             let sig = sigtimedwait(&set, nil, &ts)
@@ -288,6 +289,12 @@ public final class Agent: @unchecked Sendable {
                 notifier.notify("WATCHDOG=1")
                 lastPing = now
             }
+            if ready && flowing != wasFlowing {
+                if flowing { Log.shared.notice("frames flow again: \(summaryLine())") }
+                else { Log.shared.warning("NOT INSPECTING (watchdog no longer fed): \(summaryLine())") }
+                lastStatus = 0
+            }
+            wasFlowing = flowing
             if now &- lastStatus >= 2_000_000_000 {
                 notifier.notify("STATUS=\(flowing ? "" : "NOT INSPECTING: ")\(summaryLine())")
                 lastStatus = now

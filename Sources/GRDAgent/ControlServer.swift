@@ -72,7 +72,11 @@ public final class ControlServer: @unchecked Sendable {
         if chmod(path, mode_t(mode)) != 0 { let e = errno; close(fd); throw ControlError.system("chmod \(path)", e) }
         if let group {
             guard let gr = getgrnam(group) else { close(fd); throw ControlError.message("socket group '\(group)' does not exist (socket.group in the config)") }
-            if chown(path, uid_t.max, gr.pointee.gr_gid) != 0 { let e = errno; close(fd); throw ControlError.system("chown \(path) to group \(group)", e) }
+            var st = stat()
+            // Already right (the daemon's own primary group): skip chown, which a seccomp
+            // filter without @chown would refuse.
+            if stat(path, &st) == 0 && st.st_gid == gr.pointee.gr_gid { /* nothing to do */ }
+            else if chown(path, uid_t.max, gr.pointee.gr_gid) != 0 { let e = errno; close(fd); throw ControlError.system("chown \(path) to group \(group)", e) }
         }
         guard listen(fd, 16) == 0 else { let e = errno; close(fd); throw ControlError.system("listen \(path)", e) }
         return fd
