@@ -14,7 +14,14 @@ struct GRDNet: ParsableCommand {
             RecordCommand.self,
             BenchImagingCommand.self,
             GPIOCommand.self,
-            BenchRejectCommand.self
+            BenchRejectCommand.self,
+            StatusCommand.self,
+            StatsCommand.self,
+            DecisionsCommand.self,
+            ThresholdCommand.self,
+            SnapshotCommand.self,
+            PauseCommand.self,
+            ResumeCommand.self
         ])
 }
 
