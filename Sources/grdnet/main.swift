@@ -6,7 +6,16 @@ struct GRDNet: ParsableCommand {
         commandName: "grdnet",
         abstract: "Operate a grdnet-edge inspection box: look at images, models, cameras and the running daemon.",
         version: "0.1.0",
-        subcommands: [ImagesCommand.self, ModelCommand.self, BenchCommand.self])
+        subcommands: [
+            ImagesCommand.self,
+            ModelCommand.self,
+            BenchCommand.self,
+            CamerasCommand.self,
+            RecordCommand.self,
+            BenchImagingCommand.self,
+            CalibrateCommand.self,
+            EvalCommand.self
+        ])
 }
 
 GRDNet.main()

@@ -232,7 +232,9 @@ public final class AuditStore: @unchecked Sendable {
             let frameJPEG = try encodeJPEG(image, quality: 90)
             written += try writeFile("\(stem).jpg", frameJPEG)
             if slot.width * slot.height <= slot.heatmap.count {
-                let overlay = heatmapOverlay(image: image, heatmap: Array(slot.heatmap[0..<(slot.width * slot.height)]))
+                let overlay = slot.heatmap.withUnsafeBufferPointer { h in
+                    heatmapOverlay(base: image, heatmap: UnsafeBufferPointer(rebasing: h[0..<(slot.width * slot.height)]))
+                }
                 written += try writeFile("\(stem).overlay.jpg", try encodeJPEG(overlay, quality: 85))
             }
             let encoder = JSONEncoder()
@@ -346,21 +348,4 @@ public final class AuditStore: @unchecked Sendable {
     private func sanitize(_ s: String) -> String {
         String(s.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "-" })
     }
-}
-
-/// Blends a heatmap (H*W, 0...1) over an image as red: what a person looks at to see why a part
-/// was rejected.
-public func heatmapOverlay(image: Image, heatmap: [Float]) -> Image {
-    precondition(heatmap.count == image.width * image.height, "heatmap size must match the image")
-    var out = Image(width: image.width, height: image.height, channels: 3)
-    for i in 0..<(image.width * image.height) {
-        let grey: Float
-        if image.channels == 1 { grey = Float(image.pixels[i]) }
-        else { grey = (Float(image.pixels[3 * i]) + Float(image.pixels[3 * i + 1]) + Float(image.pixels[3 * i + 2])) / 3 }
-        let a = 0.6 * min(max(heatmap[i], 0), 1)
-        out.pixels[3 * i] = UInt8(min(255, grey * (1 - a) + 255 * a))
-        out.pixels[3 * i + 1] = UInt8(grey * (1 - a))
-        out.pixels[3 * i + 2] = UInt8(grey * (1 - a))
-    }
-    return out
 }
