@@ -9,6 +9,8 @@ struct GRDNet: ParsableCommand {
         subcommands: [
             ImagesCommand.self,
             ModelCommand.self,
+            EvalCommand.self,
+            CalibrateCommand.self,
             BenchCommand.self,
             CamerasCommand.self,
             RecordCommand.self,
