@@ -1,6 +1,6 @@
 # The real vivid V4L2 driver: a webcam-like /dev/video0 that streams.
 . "$(dirname "$0")/lib.sh"
-check "vivid: modprobe" modprobe vivid n_devs=1 node_types=0x1 num_inputs=1 input_types=0
+check "vivid: modprobe" modprobe vivid $VIVID_ARGS
 check "vivid: /dev/video0 is a character device" test -c /dev/video0
 v4l2-ctl -d /dev/video0 --set-fmt-video=width=640,height=480,pixelformat=YUYV
 fmt="$(v4l2-ctl -d /dev/video0 --get-fmt-video)"

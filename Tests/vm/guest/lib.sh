@@ -30,3 +30,6 @@ wait_file() {
 # sim VALUE|PULL OFFSET: the simulated line's physical state as the kernel sees it.
 simval() { cat "$SIMDIR/sim_gpio$1/value"; }
 simpull() { echo "$2" >"$SIMDIR/sim_gpio$1/pull"; }
+# need_vivid: the vivid webcam, loaded unless a previous test file already did.
+VIVID_ARGS="n_devs=1 node_types=0x1 num_inputs=1 input_types=0"
+need_vivid() { [ -c /dev/video0 ] || modprobe vivid $VIVID_ARGS; }

@@ -4,7 +4,7 @@
 OUT=/tmp/grd-vm-out
 . "$OUT/env.sh"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-echo "guest: kernel $(uname -r), uptime $(cut -d' ' -f1 /proc/uptime) s"
+echo "guest: kernel $(uname -r), uptime $(cut -d' ' -f1 /proc/uptime) s, init $(cat /proc/1/comm)"
 for t in "$GRD_VM_DIR"/guest/[0-9][0-9]-*.sh; do
     n="$(basename "$t" .sh)"
     case " ${GRD_VM_ONLY:-$n} " in *" $n "*) ;; *) continue ;; esac

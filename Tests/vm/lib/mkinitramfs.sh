@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the VM's initramfs: busybox plus the kernel modules needed to mount the host root over
 # virtio-9p (and overlayfs for the systemd boot). Its /init mounts the host root read-only, the
-# writable results share on /tmp/grd-vm-out, then either runs one guest script as PID 1's child
-# and powers off, or (grd.init=systemd) boots the host's systemd on a tmpfs overlay.
+# writable results share on /tmp/grd-vm-out, then either (grd.init=systemd, the default of
+# Tests/vm/run) boots the host's systemd on a tmpfs overlay with the guest script as the one unit
+# to start (grd-vm-test.service, powers off when done), or (grd.init=script) runs the script
+# directly under busybox's switch_root and powers off.
 # Usage: mkinitramfs.sh KVER OUTPUT.cpio.gz
 set -euo pipefail
 KVER="$1" OUT="$2"
@@ -44,6 +46,25 @@ if [ "$MODE" = systemd ]; then
         || { echo "grd-vm: overlay mount failed"; poweroff -f; }
     # A container marker on the host root makes systemd ignore the kernel command line.
     rm -f /newroot/.dockerenv /newroot/run/.containerenv
+    # The guest script as the unit systemd boots into (systemd.unit=grd-vm-test.service).
+    mkdir -p /newroot/etc/systemd/system
+    cat >/newroot/etc/systemd/system/grd-vm-test.service <<UNIT
+[Unit]
+Description=grdnet-edge real-driver tests
+# Start at once, beside the rest of early boot: the driver tests need only PID 1 and the
+# journal; units the tests start themselves still wait for sysinit.target and basic.target.
+DefaultDependencies=no
+Wants=systemd-journald.socket
+After=systemd-journald.socket
+SuccessAction=poweroff-immediate
+FailureAction=poweroff-immediate
+[Service]
+Type=oneshot
+ExecStart=/bin/sh $S
+StandardOutput=journal+console
+StandardError=journal+console
+TimeoutStartSec=infinity
+UNIT
 else
     mount -t 9p -o $NINEP,ro,cache=loose hostroot /newroot || { echo "grd-vm: 9p root mount failed"; poweroff -f; }
     mount -t tmpfs tmpfs /newroot/run

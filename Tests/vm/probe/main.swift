@@ -26,6 +26,10 @@ let usage = """
              requests the line through GPIODOutputLine, sets it active/inactive, creates
              READY_FILE, holds for HOLD_SECONDS, then releases it and exits
            vmprobe notify MESSAGE        sends MESSAGE (\\n = newline) with SystemdNotifier
+           vmprobe notify-daemon PINGS DEVICE...
+             a Type=notify service: opens each DEVICE, sends READY=1 with the results in STATUS,
+             then WATCHDOG=1 every WATCHDOG_USEC/2 PINGS times, then STATUS=stopped pinging and
+             hangs without pinging
            vmprobe notify-listen PATH COUNT TIMEOUT_SECONDS
              binds a datagram socket at PATH (@name = abstract), prints COUNT messages
     """
@@ -58,6 +62,28 @@ case "notify":
         .enumerated().map { i, part in i == 0 ? String(part) : (part.hasPrefix("n") ? "\n" + part.dropFirst() : "\\" + part) }
         .joined()
     if !notifier.notify(message) { fail("sending to \(notifier.socketPath ?? "-") failed: \(String(cString: strerror(errno)))") }
+
+case "notify-daemon":
+    guard args.count >= 2, let pings = Int(args[1]) else { fail(usage) }
+    let opened = args.dropFirst(2).map { path -> String in
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        if fd < 0 { return "\(path) \(String(cString: strerror(errno)))" }
+        close(fd)
+        return "\(path) ok"
+    }.joined(separator: ", ")
+    let notifier = SystemdNotifier.fromProcessEnvironment()
+    print("devices: \(opened)")
+    guard notifier.notify("READY=1\nSTATUS=devices: \(opened)") else { fail("READY=1 not sent") }
+    if let usec = SystemdNotifier.watchdogIntervalMicroseconds() {
+        for i in 0..<pings {
+            usleep(useconds_t(usec / 2))
+            _ = i
+            notifier.notify("WATCHDOG=1")
+        }
+        notifier.notify("STATUS=stopped pinging")
+        print("stopped pinging the watchdog")
+    }
+    while true { pause() }
 
 case "notify-listen":
     guard args.count == 4, let count = Int(args[2]), let timeout = Int32(args[3]) else { fail(usage) }
