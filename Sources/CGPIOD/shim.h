@@ -8,6 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
+
+/* Timer slack of the calling thread (prctl is variadic: Swift cannot call it). The reject
+   scheduler cuts it from the default 50 us so its absolute-deadline sleeps end on time. */
+static inline int grd_set_timer_slack_ns(unsigned long ns) {
+    return prctl(PR_SET_TIMERSLACK, ns, 0UL, 0UL, 0UL);
+}
 
 enum { GRD_GPIO_BIAS_AS_IS = 0, GRD_GPIO_BIAS_DISABLED = 1, GRD_GPIO_BIAS_PULL_UP = 2,
        GRD_GPIO_BIAS_PULL_DOWN = 3 };

@@ -94,6 +94,9 @@ public final class JPEGDecoder {
         return image
     }
 
+    /// libjpeg's message for the first corrupt-data warning of the last decode ("" if none).
+    public var lastWarning: String { state.pointee.err.warnings > 0 ? message() : "" }
+
     private func message() -> String {
         withUnsafeBytes(of: &state.pointee.err.message) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)

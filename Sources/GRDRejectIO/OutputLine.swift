@@ -20,23 +20,67 @@ public struct RecordedEdge: Equatable, Sendable {
 
 /// A line that drives nothing and records every edge with its CLOCK_MONOTONIC time: the reject
 /// line of the demo, and the witness in timing tests.
+///
+/// Thread-safe (the scheduler thread writes, the stats reader reads). The newest `capacity` edges
+/// are kept in a ring allocated at init, so a demo running for days holds constant memory and
+/// set() never allocates; `edgeCount` counts every edge ever recorded.
 public final class SimulatedOutputLine: OutputLine {
     public let name: String
-    public private(set) var edges: [RecordedEdge] = []
-    public private(set) var isActive = false
+    public let capacity: Int
     private let clock: () -> UInt64
+    private let lock = PThreadLock()
+    private var ring: [RecordedEdge]
+    private var total = 0
+    private var active = false
+    private var failNext = 0
 
-    public init(name: String, clock: @escaping () -> UInt64 = monotonicNow) {
+    public init(name: String, capacity: Int = 4096, clock: @escaping () -> UInt64 = monotonicNow) {
+        precondition(capacity > 0)
         self.name = name
+        self.capacity = capacity
         self.clock = clock
-        edges.reserveCapacity(1024)
+        ring = Array(repeating: RecordedEdge(timeNanoseconds: 0, active: false), count: capacity)
     }
 
     public func set(_ active: Bool) throws {
-        guard active != isActive else { return }  // a level, not an edge: nothing to record
-        isActive = active
-        edges.append(RecordedEdge(timeNanoseconds: clock(), active: active))
+        lock.lock(); defer { lock.unlock() }
+        if failNext > 0 {
+            failNext -= 1
+            throw GPIOError(chip: "simulated", line: 0, operation: "set value of \(name)", errno: EIO)
+        }
+        guard active != self.active else { return }  // a level, not an edge: nothing to record
+        self.active = active
+        ring[total % capacity] = RecordedEdge(timeNanoseconds: clock(), active: active)
+        total += 1
     }
+
+    public var isActive: Bool { lock.lock(); defer { lock.unlock() }; return active }
+
+    /// Every edge recorded since init (including those the ring no longer holds).
+    public var edgeCount: Int { lock.lock(); defer { lock.unlock() }; return total }
+
+    /// The retained edges, oldest first (a copy: allocates).
+    public var edges: [RecordedEdge] {
+        lock.lock(); defer { lock.unlock() }
+        let n = min(total, capacity)
+        var out: [RecordedEdge] = []
+        out.reserveCapacity(n)
+        for i in (total - n)..<total { out.append(ring[i % capacity]) }
+        return out
+    }
+
+    /// Makes the next `count` writes fail with EIO (tests of write-error handling).
+    public func failNextWrites(_ count: Int) { lock.lock(); failNext = count; lock.unlock() }
+}
+
+/// A plain pthread mutex. Hand-written instead of Synchronization.Mutex so the classes that own
+/// one stay ordinary (copyable-state) classes on Swift 6.0; it is only ever held briefly.
+final class PThreadLock {
+    private let m: UnsafeMutablePointer<pthread_mutex_t>
+    init() { m = .allocate(capacity: 1); pthread_mutex_init(m, nil) }
+    deinit { pthread_mutex_destroy(m); m.deallocate() }
+    func lock() { pthread_mutex_lock(m) }
+    func unlock() { pthread_mutex_unlock(m) }
 }
 
 /// GPIO errors name the chip, the line and the cause, for the integrator wiring the box.
