@@ -22,6 +22,7 @@ public enum PreprocessError: Error, Equatable, CustomStringConvertible {
     case cropOutsideFrame(crop: CropRect, frameWidth: Int, frameHeight: Int)
     case jpegSizeMismatch(expectedWidth: Int, expectedHeight: Int, jpegWidth: Int, jpegHeight: Int)
     case destinationSize(expected: Int, actual: Int)
+    case maskSize(maskWidth: Int, maskHeight: Int, frameWidth: Int, frameHeight: Int, modelWidth: Int, modelHeight: Int)
 
     public var description: String {
         switch self {
@@ -35,6 +36,8 @@ public enum PreprocessError: Error, Equatable, CustomStringConvertible {
             return "MJPEG frame is \(jw)x\(jh) but the camera was set to \(ew)x\(eh)"
         case let .destinationSize(e, a):
             return "model input buffer holds \(a) bytes, expected \(e)"
+        case let .maskSize(mw, mh, fw, fh, w, h):
+            return "mask is \(mw)x\(mh); it must be the camera frame size \(fw)x\(fh) or the model input size \(w)x\(h)"
         }
     }
 }
@@ -132,6 +135,36 @@ public final class FramePreprocessor {
         return out
     }
 
+    /// Maps a region-of-interest mask (grey, 0 = ignore; from `loadPNGMask`) onto the model
+    /// input grid: a mask the size of the camera frame gets the same crop and resize as the
+    /// frames; a mask already at model size is used as is. A model pixel is inspected (255) when
+    /// at least half of the frame area it covers is inspected, else ignored (0).
+    /// Called once at start-up, not per frame.
+    public func modelMask(_ mask: Image, frameWidth: Int, frameHeight: Int) throws -> [UInt8] {
+        precondition(mask.channels == 1, "masks are grey images")
+        if mask.width == targetWidth && mask.height == targetHeight && (frameWidth != targetWidth || frameHeight != targetHeight) {
+            return mask.pixels.map { $0 == 0 ? 0 : 255 }
+        }
+        guard mask.width == frameWidth && mask.height == frameHeight else {
+            throw PreprocessError.maskSize(maskWidth: mask.width, maskHeight: mask.height, frameWidth: frameWidth,
+                                           frameHeight: frameHeight, modelWidth: targetWidth, modelHeight: targetHeight)
+        }
+        let c = try cropRect(width: frameWidth, height: frameHeight)
+        var resampler = PlaneResampler()
+        resampler.configure(sourceX: Double(c.x), sourceY: Double(c.y), sourceWidth: Double(c.width),
+                            sourceHeight: Double(c.height), limitX: c.x..<(c.x + c.width), limitY: c.y..<(c.y + c.height),
+                            outputWidth: targetWidth, outputHeight: targetHeight, filter: .area)
+        let binary = mask.pixels.map { $0 == 0 ? UInt8(0) : 255 }
+        var out = [UInt8](repeating: 0, count: targetWidth * targetHeight)
+        binary.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                resampler.run(source: src.baseAddress!, pixelStride: 1, rowStride: frameWidth,
+                              destination: dst.baseAddress!, destinationPixelStride: 1)
+            }
+        }
+        return out.map { $0 >= 128 ? 255 : 0 }
+    }
+
     // MARK: - Per format
 
     private func cropRect(width: Int, height: Int) throws -> CropRect {
@@ -155,10 +188,9 @@ public final class FramePreprocessor {
         let c = try cropRect(width: size.width, height: size.height)
         var denom = 1
         if useDCTScaling {
-            for d in [8, 4, 2] where c.width / d >= targetWidth && c.height / d >= targetHeight {
-                denom = d
-                break
-            }
+            var d = 8
+            while d > 1 && (c.width / d < targetWidth || c.height / d < targetHeight) { d /= 2 }
+            denom = d
         }
         lastScaleDenominator = denom
         let warnings = try decoder.decode(bytes, into: &decoded, grey: targetChannels == 1, scaleDenominator: denom)
@@ -170,21 +202,19 @@ public final class FramePreprocessor {
             // libjpeg's scaled size is ceil(size / denom); map the crop into that grid.
             let sx = Double(decoded.width) / Double(size.width)
             let sy = Double(decoded.height) / Double(size.height)
-            for p in 0..<targetChannels {
-                planes[p].configure(sourceX: Double(c.x) * sx, sourceY: Double(c.y) * sy,
-                                    sourceWidth: Double(c.width) * sx, sourceHeight: Double(c.height) * sy,
-                                    limitX: 0..<decoded.width, limitY: 0..<decoded.height,
-                                    outputWidth: targetWidth, outputHeight: targetHeight, filter: filter)
-            }
+            // Grey or interleaved RGB: one resampler handles all channels of a pixel together.
+            planes[0].configure(sourceX: Double(c.x) * sx, sourceY: Double(c.y) * sy,
+                                sourceWidth: Double(c.width) * sx, sourceHeight: Double(c.height) * sy,
+                                limitX: 0..<decoded.width, limitY: 0..<decoded.height,
+                                outputWidth: targetWidth, outputHeight: targetHeight, filter: filter,
+                                channels: decoded.channels)
             geometry = key
             geometryChanges += 1
         }
         let ch = decoded.channels, stride = decoded.rowStride
         decoded.pixels.withUnsafeBufferPointer { px in
-            for p in 0..<ch {
-                planes[p].run(source: px.baseAddress! + p, pixelStride: ch, rowStride: stride,
-                              destination: out + p, destinationPixelStride: ch)
-            }
+            planes[0].run(source: px.baseAddress!, pixelStride: ch, rowStride: stride,
+                          destination: out, destinationPixelStride: ch)
         }
     }
 

@@ -92,35 +92,49 @@ struct AxisFilter {
     }
 }
 
-/// Resamples one 8-bit channel (any pixel stride, so it reads Y, U or V straight out of YUYV, or
-/// one channel of RGB) from a source rectangle to an output grid. Not thread-safe; owns its
-/// intermediate buffer, sized at `configure` time, so `run` never allocates.
+/// Resamples 8-bit pixels of one channel (any pixel stride, so it reads Y, U or V straight out of
+/// YUYV) or three interleaved channels (RGB) from a source rectangle to an output grid.
+/// Not thread-safe; owns its intermediate buffers, sized at `configure` time, so `run` never
+/// allocates.
+///
+/// Two passes: horizontal taps per source row into a Q8 UInt16 buffer, then the vertical taps as
+/// whole-row multiply-adds over contiguous memory (tap-outer, pixel-inner: the compiler
+/// vectorises it).
 struct PlaneResampler {
     var x = AxisFilter()
     var y = AxisFilter()
+    private(set) var channels = 1
     private(set) var scratch: [UInt16] = []
+    private var accumulator: [Int32] = []
 
     mutating func configure(sourceX: Double, sourceY: Double, sourceWidth: Double, sourceHeight: Double,
                             limitX: Range<Int>, limitY: Range<Int>,
-                            outputWidth: Int, outputHeight: Int, filter: ResizeFilter) {
+                            outputWidth: Int, outputHeight: Int, filter: ResizeFilter, channels: Int = 1) {
+        precondition(channels == 1 || channels == 3)
+        self.channels = channels
         x.build(start: sourceX, length: sourceWidth, limit: limitX, outputs: outputWidth, filter: filter)
         y.build(start: sourceY, length: sourceHeight, limit: limitY, outputs: outputHeight, filter: filter)
         let rows = y.highestSource - y.lowestSource
-        if scratch.count < rows * outputWidth {
-            scratch = [UInt16](repeating: 0, count: rows * outputWidth)
-        }
+        let lanes = outputWidth * channels
+        if scratch.count < rows * lanes { scratch = [UInt16](repeating: 0, count: rows * lanes) }
+        if accumulator.count < lanes { accumulator = [Int32](repeating: 0, count: lanes) }
     }
 
     /// - Parameters:
-    ///   - source: pointer to pixel (0, 0) of this channel.
+    ///   - source: pointer to pixel (0, 0), first channel.
     ///   - pixelStride, rowStride: in bytes.
-    ///   - destination: pointer to output pixel (0, 0) of this channel; `destinationPixelStride`
-    ///     is the channel count of the output, rows are packed.
+    ///   - destination: output pixel (0, 0); rows are packed. With one channel,
+    ///     `destinationPixelStride` may exceed 1 (writing one channel of an interleaved image);
+    ///     with three it must be 3.
     mutating func run(source: UnsafePointer<UInt8>, pixelStride: Int, rowStride: Int,
                       destination: UnsafeMutablePointer<UInt8>, destinationPixelStride: Int) {
+        let ch = channels
+        precondition(ch == 1 || destinationPixelStride == ch)
         let outW = x.outputs, outH = y.outputs
+        let lanes = outW * ch
         let rowLo = y.lowestSource, rowHi = y.highestSource
         let xt = x.taps, yt = y.taps
+        let accumulatorBase = accumulator.withUnsafeMutableBufferPointer { $0.baseAddress! }
         scratch.withUnsafeMutableBufferPointer { scratchBuffer in
             let tmp = scratchBuffer.baseAddress!
             x.first.withUnsafeBufferPointer { xFirst in
@@ -128,44 +142,61 @@ struct PlaneResampler {
                 // Horizontal pass: Q12 weights, stored as value * 256 in UInt16 (max 65280).
                 for r in rowLo..<rowHi {
                     let row = source + r * rowStride
-                    let out = tmp + (r - rowLo) * outW
-                    for j in 0..<outW {
-                        var p = row + Int(xFirst[j]) * pixelStride
-                        var acc: Int32 = 0
-                        var k = j * xt
-                        let end = k + xt
-                        while k < end {
-                            acc &+= xw[k] &* Int32(p.pointee)
-                            p += pixelStride
-                            k += 1
+                    let out = tmp + (r - rowLo) * lanes
+                    if ch == 1 {
+                        for j in 0..<outW {
+                            var p = row + Int(xFirst[j]) * pixelStride
+                            var acc: Int32 = 0
+                            var k = j * xt
+                            let end = k + xt
+                            while k < end {
+                                acc &+= xw[k] &* Int32(p.pointee)
+                                p += pixelStride
+                                k += 1
+                            }
+                            out[j] = UInt16(truncatingIfNeeded: (acc &+ 8) >> 4)
                         }
-                        out[j] = UInt16(truncatingIfNeeded: (acc &+ 8) >> 4)
+                    } else {
+                        for j in 0..<outW {
+                            var p = row + Int(xFirst[j]) * pixelStride
+                            var a0: Int32 = 0, a1: Int32 = 0, a2: Int32 = 0
+                            var k = j * xt
+                            let end = k + xt
+                            while k < end {
+                                let w = xw[k]
+                                a0 &+= w &* Int32(p[0])
+                                a1 &+= w &* Int32(p[1])
+                                a2 &+= w &* Int32(p[2])
+                                p += pixelStride
+                                k += 1
+                            }
+                            out[3 * j] = UInt16(truncatingIfNeeded: (a0 &+ 8) >> 4)
+                            out[3 * j + 1] = UInt16(truncatingIfNeeded: (a1 &+ 8) >> 4)
+                            out[3 * j + 2] = UInt16(truncatingIfNeeded: (a2 &+ 8) >> 4)
+                        }
                     }
                 }
             }
             }
             y.first.withUnsafeBufferPointer { yFirst in
             y.weights.withUnsafeBufferPointer { yw in
-                // Vertical pass: accumulate whole rows (contiguous, vectorisable), then round.
+                let acc = accumulatorBase
+                let dps = ch == 1 ? destinationPixelStride : 1
                 for i in 0..<outH {
-                    let rowBase = tmp + (Int(yFirst[i]) - rowLo) * outW
+                    let base = tmp + (Int(yFirst[i]) - rowLo) * lanes
                     let out = destination + i * outW * destinationPixelStride
                     let w0 = yw[i * yt]
-                    if yt == 1 {
-                        for j in 0..<outW {
-                            out[j * destinationPixelStride] = UInt8(truncatingIfNeeded: (Int32(rowBase[j]) &+ 128) >> 8)
-                        }
-                        continue
+                    for l in 0..<lanes { acc[l] = w0 &* Int32(base[l]) }
+                    var k = 1
+                    while k < yt {
+                        let w = yw[i * yt + k]
+                        let src = base + k * lanes
+                        if w != 0 { for l in 0..<lanes { acc[l] &+= w &* Int32(src[l]) } }
+                        k += 1
                     }
-                    for j in 0..<outW {
-                        var acc = w0 &* Int32(rowBase[j])
-                        var src = rowBase + j + outW
-                        for k in 1..<yt {
-                            acc &+= yw[i * yt + k] &* Int32(src.pointee)
-                            src += outW
-                        }
-                        let v = (acc &+ (1 << 19)) >> 20
-                        out[j * destinationPixelStride] = UInt8(truncatingIfNeeded: min(max(v, 0), 255))
+                    for l in 0..<lanes {
+                        let v = (acc[l] &+ (1 << 19)) >> 20
+                        out[l * dps] = UInt8(truncatingIfNeeded: v > 255 ? 255 : v)
                     }
                 }
             }

@@ -6,7 +6,8 @@ struct GRDNet: ParsableCommand {
         commandName: "grdnet",
         abstract: "Operate a grdnet-edge inspection box: look at images, models, cameras and the running daemon.",
         version: "0.1.0",
-        subcommands: [ImagesCommand.self, StatusCommand.self, StatsCommand.self, DecisionsCommand.self,
+        subcommands: [ImagesCommand.self, CamerasCommand.self, RecordCommand.self, BenchImagingCommand.self,
+                      StatusCommand.self, StatsCommand.self, DecisionsCommand.self,
                       ThresholdCommand.self, SnapshotCommand.self, PauseCommand.self, ResumeCommand.self])
 }
 

@@ -189,6 +189,47 @@ final class FramePreprocessorTests: XCTestCase {
         }
     }
 
+    func testInterleavedRGBResampleEqualsThreeSingleChannelRuns() {
+        let w = 97, h = 61, outW = 40, outH = 23
+        var src = [UInt8](repeating: 0, count: w * h * 3)
+        var state: UInt32 = 99
+        for i in src.indices { state = state &* 1_103_515_245 &+ 12345; src[i] = UInt8(truncatingIfNeeded: state >> 16) }
+        for filter in ResizeFilter.allCases {
+            var rgb = PlaneResampler()
+            rgb.configure(sourceX: 3.5, sourceY: 2, sourceWidth: 90, sourceHeight: 55, limitX: 0..<w, limitY: 0..<h,
+                          outputWidth: outW, outputHeight: outH, filter: filter, channels: 3)
+            var single = PlaneResampler()
+            single.configure(sourceX: 3.5, sourceY: 2, sourceWidth: 90, sourceHeight: 55, limitX: 0..<w, limitY: 0..<h,
+                             outputWidth: outW, outputHeight: outH, filter: filter)
+            var a = [UInt8](repeating: 0, count: outW * outH * 3), b = a
+            src.withUnsafeBufferPointer { s in
+                a.withUnsafeMutableBufferPointer { rgb.run(source: s.baseAddress!, pixelStride: 3, rowStride: w * 3, destination: $0.baseAddress!, destinationPixelStride: 3) }
+                b.withUnsafeMutableBufferPointer { d in
+                    for c in 0..<3 { single.run(source: s.baseAddress! + c, pixelStride: 3, rowStride: w * 3, destination: d.baseAddress! + c, destinationPixelStride: 3) }
+                }
+            }
+            XCTAssertEqual(a, b, "\(filter)")
+            XCTAssertGreaterThan(Set(a).count, 100)
+        }
+    }
+
+    func testMaskFollowsCropAndResizeAndIsBinary() throws {
+        // 64x48 frame mask: left half ignored (0), right half inspected (any non-zero value).
+        var mask = Image(width: 64, height: 48, channels: 1)
+        for y in 0..<48 { for x in 32..<64 { mask.pixels[y * 64 + x] = 7 } }
+        let whole = FramePreprocessor(targetWidth: 8, targetHeight: 4, targetChannels: 1, crop: nil)
+        let m = try whole.modelMask(mask, frameWidth: 64, frameHeight: 48)
+        XCTAssertEqual(Array(m[0..<8]), [0, 0, 0, 0, 255, 255, 255, 255])
+        let cropped = FramePreprocessor(targetWidth: 8, targetHeight: 4, targetChannels: 1,
+                                        crop: CropRect(x: 24, y: 0, width: 16, height: 48))
+        XCTAssertEqual(Array(try cropped.modelMask(mask, frameWidth: 64, frameHeight: 48)[0..<8]), [0, 0, 0, 0, 255, 255, 255, 255])
+        let modelSized = Image(width: 8, height: 4, channels: 1, fill: 3)
+        XCTAssertTrue(try whole.modelMask(modelSized, frameWidth: 64, frameHeight: 48).allSatisfy { $0 == 255 })
+        XCTAssertThrowsError(try whole.modelMask(Image(width: 10, height: 10, channels: 1), frameWidth: 64, frameHeight: 48)) {
+            XCTAssertTrue("\($0)".contains("mask is 10x10; it must be the camera frame size 64x48 or the model input size 8x4"))
+        }
+    }
+
     func testJPEGDimensionsRejectsGarbage() {
         XCTAssertNil(jpegDimensions(UnsafeRawBufferPointer(start: nil, count: 0)))
         let junk: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF]
