@@ -83,15 +83,48 @@ final class PThreadLock {
     func unlock() { pthread_mutex_unlock(m) }
 }
 
+/// A mutex with a condition variable on CLOCK_MONOTONIC: sleeps to an absolute deadline that
+/// another thread can cut short (signal()).
+final class MonotonicCondition {
+    private let m: UnsafeMutablePointer<pthread_mutex_t>
+    private let c: UnsafeMutablePointer<pthread_cond_t>
+    init() {
+        m = .allocate(capacity: 1); pthread_mutex_init(m, nil)
+        c = .allocate(capacity: 1)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(c, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+    deinit { pthread_cond_destroy(c); c.deallocate(); pthread_mutex_destroy(m); m.deallocate() }
+    func lock() { pthread_mutex_lock(m) }
+    func unlock() { pthread_mutex_unlock(m) }
+    func signal() { pthread_cond_signal(c) }
+    /// With the lock held: waits until signalled or `deadline` (CLOCK_MONOTONIC ns) passes.
+    func wait(untilNanoseconds deadline: UInt64) {
+        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        _ = pthread_cond_timedwait(c, m, &ts)
+    }
+}
+
 /// GPIO errors name the chip, the line and the cause, for the integrator wiring the box.
 public struct GPIOError: Error, CustomStringConvertible {
     public var chip: String
-    public var line: UInt32
+    public var line: UInt32?
     public var operation: String
     public var errno: Int32
 
+    public init(chip: String, line: UInt32?, operation: String, errno: Int32) {
+        self.chip = chip; self.line = line; self.operation = operation; self.errno = errno
+    }
+
     public var description: String {
-        "GPIO \(chip) line \(line): \(operation) failed: \(String(cString: strerror(errno)))"
+        let where_ = line.map { "GPIO \(chip) line \($0)" } ?? "GPIO \(chip)"
+        var text = "\(where_): \(operation) failed: \(String(cString: strerror(errno)))"
+        if errno == EBUSY { text += " (the line is held by another program: see `grdnet gpio`)" }
+        if errno == EACCES || errno == EPERM { text += " (no permission: is the user in group gpio?)" }
+        return text
     }
 }
 
@@ -104,16 +137,28 @@ public final class GPIODOutputLine: OutputLine {
     public let offset: UInt32
     private let handle: UnsafeMutablePointer<grd_gpio_line>
 
-    public init(chipPath: String, offset: UInt32, consumer: String, activeLow: Bool, initialActive: Bool = false) throws {
-        guard let h = grd_gpio_request(chipPath, offset, consumer, 1, initialActive ? 1 : 0,
-                                       activeLow ? 1 : 0, Int32(GRD_GPIO_BIAS_AS_IS),
-                                       Int32(GRD_GPIO_DRIVE_PUSH_PULL), Int32(GRD_GPIO_EDGE_NONE)) else {
-            throw GPIOError(chip: chipPath, line: offset, operation: "request as output", errno: errno)
+    public let config: GPIOLineConfig
+
+    public convenience init(chipPath: String, offset: UInt32, consumer: String, activeLow: Bool, initialActive: Bool = false) throws {
+        try self.init(config: GPIOLineConfig(chip: chipPath, line: String(offset), activeLow: activeLow,
+                                             consumer: consumer), initialActive: initialActive)
+    }
+
+    /// Resolves the chip (path, name or label) and line (offset or name) and requests the line
+    /// as an output, inactive unless `initialActive`.
+    public init(config: GPIOLineConfig, initialActive: Bool = false) throws {
+        let path = try GPIOChips.resolveChip(config.chip)
+        let offset = try GPIOChips.resolveLine(config.line, chipPath: path)
+        guard let h = grd_gpio_request(path, offset, config.consumer, 1, initialActive ? 1 : 0,
+                                       config.activeLow ? 1 : 0, config.bias.code, config.drive.code,
+                                       Int32(GRD_GPIO_EDGE_NONE)) else {
+            throw GPIOError(chip: path, line: offset, operation: "request as output", errno: errno)
         }
         self.handle = h
-        self.chipPath = chipPath
+        self.chipPath = path
         self.offset = offset
-        self.name = "\(chipPath):\(offset)"
+        self.config = config
+        self.name = "\(path):\(offset)"
     }
 
     deinit { grd_gpio_release(handle) }

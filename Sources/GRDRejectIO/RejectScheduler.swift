@@ -31,6 +31,8 @@ public struct RejectCounters: Equatable, Sendable {
     public var releases: UInt64 = 0
     /// Pulses removed unfired by stop(drain: false).
     public var cancelled: UInt64 = 0
+    /// The line is held active regardless of pulses (setForcedActive: e.g. camera lost).
+    public var forcedActive = false
 
     public init() {}
 }
@@ -84,6 +86,7 @@ public final class RejectScheduler {
     private var holdStart: UInt64 = 0                      // overflow window, valid if holding
     private var holdEnd: UInt64 = 0
     private var holding = false
+    private var forced = false                             // setForcedActive
     private var lineWritten = false                        // level last written successfully
     private var retryAt: UInt64 = 0                        // after a failed write
     private var running = false
@@ -172,6 +175,16 @@ public final class RejectScheduler {
                                   maxNanoseconds: h.maximumNanoseconds, meanNanoseconds: h.meanNanoseconds)
     }
 
+    /// Holds the line active regardless of pulses while `on` (the "reject everything" fail-safe
+    /// while no part can be inspected); pulses keep being scheduled and counted meanwhile.
+    public func setForcedActive(_ on: Bool) {
+        pthread_mutex_lock(mutex)
+        forced = on
+        state.forcedActive = on
+        pthread_cond_signal(condition)
+        pthread_mutex_unlock(mutex)
+    }
+
     /// Starts the scheduler thread (idempotent). Pulses scheduled before start() wait for it.
     public func start() {
         pthread_mutex_lock(mutex)
@@ -204,6 +217,8 @@ public final class RejectScheduler {
         guard running, let tid = thread else { pthread_mutex_unlock(mutex); return }
         running = false
         draining = drain
+        forced = false
+        state.forcedActive = false
         if !drain {
             state.cancelled &+= UInt64(heapCount)
             heapCount = 0; state.pending = 0
@@ -239,7 +254,7 @@ public final class RejectScheduler {
                 state.fired &+= UInt64(dueCount)
                 state.pending = UInt64(heapCount)
             }
-            let wantActive = now < latestEnd
+            let wantActive = now < latestEnd || forced
             if wantActive != lineWritten && (dueCount > 0 || now >= retryAt) {
                 pthread_mutex_unlock(mutex)
                 var ok = true
@@ -249,6 +264,9 @@ public final class RejectScheduler {
                 if ok {
                     lineWritten = wantActive
                     retryAt = 0
+                    // The width counts from the edge itself (the write returned at `written`), so a
+                    // pulse is never shorter than configured however long the write took.
+                    if wantActive && dueCount > 0 { latestEnd = max(latestEnd, written &+ widthNanoseconds) }
                     if wantActive { state.activations &+= 1 } else { state.releases &+= 1 }
                 } else {
                     state.writeErrors &+= 1
@@ -271,9 +289,11 @@ public final class RejectScheduler {
                 }
                 continue
             }
-            let idle = heapCount == 0 && !holding && !wantActive && !lineWritten
+            // Nothing left to fire (a release that failed is tried once more below, then the
+            // thread ends anyway: stop() must not hang on a broken line).
+            let idle = heapCount == 0 && !holding && !wantActive
             if !running && (!draining || idle) {
-                if lineWritten {  // stop without drain: release the line
+                if lineWritten {
                     pthread_mutex_unlock(mutex)
                     let ok = (try? line.set(false)) != nil
                     pthread_mutex_lock(mutex)
@@ -285,7 +305,7 @@ public final class RejectScheduler {
             var deadline = UInt64.max
             if heapCount > 0 { deadline = heap[0].start }
             if holding { deadline = min(deadline, holdStart) }
-            if wantActive { deadline = min(deadline, latestEnd) }
+            if now < latestEnd { deadline = min(deadline, latestEnd) }
             if wantActive != lineWritten { deadline = min(deadline, retryAt) }
             if deadline == .max {
                 pthread_cond_wait(condition, mutex)

@@ -174,3 +174,46 @@ final class RejectSchedulerTests: XCTestCase {
         XCTAssertEqual(TimingHistogram.upperEdgeNanoseconds(ofBucket: 1_150), 2_510_000)
     }
 }
+
+final class RejectBenchmarkTests: XCTestCase {
+    /// A short benchmark run with wide margins (50 ms period, 5 ms pulses, 100 ms delay, at 2x):
+    /// only a stall of more than ~20 ms could merge two pulses. Checks the matching, not speed.
+    func testShortBenchmarkMatchesEveryPulseOnce() {
+        var c = RejectBenchmarkConfig()
+        c.partsPerSecond = 20
+        c.parts = 40
+        c.delayNanoseconds = 100_000_000
+        c.widthNanoseconds = 5_000_000
+        c.decisionLatencyNanoseconds = 10_000_000
+        c.rejectEvery = 2
+        c.timeScale = 2
+        let r = RejectBenchmark.run(c)
+        XCTAssertEqual(r.rejects, 20)
+        XCTAssertEqual(r.counters.scheduled, 20)
+        XCTAssertEqual(r.counters.fired, 20)
+        XCTAssertEqual(r.activations, 20)
+        XCTAssertEqual(r.lostOrMerged, 0)
+        XCTAssertEqual(r.shortPulses, 0)
+        XCTAssertEqual(r.scheduler.count, 20)
+        XCTAssertLessThanOrEqual(r.scheduler.p50Nanoseconds, r.scheduler.maxNanoseconds)
+    }
+}
+
+final class RejectSchedulerStopTests: XCTestCase {
+    /// A line that breaks after its first write: stop() must still return, with the failures
+    /// counted (the kernel releases a real line when the process ends).
+    func testStopReturnsWhenTheReleaseKeepsFailing() {
+        let line = SimulatedOutputLine(name: "reject")
+        let s = RejectScheduler(line: line, delayNanoseconds: 0, widthNanoseconds: 20_000_000)
+        s.start()
+        s.scheduleAt(startNanoseconds: monotonicNow(), partID: 1)
+        let giveUp = monotonicNow() + 5_000_000_000
+        while !line.isActive && monotonicNow() < giveUp { usleep(1_000) }
+        XCTAssertTrue(line.isActive)
+        line.failNextWrites(1_000_000)
+        s.stop()
+        XCTAssertGreaterThanOrEqual(s.counters.writeErrors, 2)
+        XCTAssertEqual(s.counters.fired, 1)
+        XCTAssertEqual(s.counters.releases, 0)
+    }
+}
