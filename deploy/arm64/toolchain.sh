@@ -25,7 +25,7 @@ ARM64_SCRATCH="$ARM64_ROOTFS$ARM64_SCRATCH_IN"
 ARM64_SWIFT_PACKAGES="${GRD_SWIFT_PACKAGES:-/opt/swift-packages}"
 
 # What the chroot (compiler host) and the sysroot (target) hold. Changing a list rebuilds that part.
-ARM64_CHROOT_PACKAGES="swiftlang libc6-dev libstdc++-14-dev git ca-certificates pkg-config libv4l-dev libjpeg-dev libgpiod-dev libpng-dev"
+ARM64_CHROOT_PACKAGES="swiftlang libc6-dev libstdc++-14-dev git ca-certificates pkg-config libv4l-dev libjpeg-dev libgpiod-dev libpng-dev binutils-aarch64-linux-gnu"
 ARM64_SYSROOT_PACKAGES="libc6-dev libstdc++-14-dev libgcc-14-dev linux-libc-dev libswiftlang libcurl4t64 libxml2 zlib1g-dev libv4l-dev libjpeg-dev libgpiod-dev libpng-dev"
 ARM64_RECIPE_VERSION=1
 
@@ -185,9 +185,11 @@ arm64_toolchain_ensure() {
 
 # arm64_lock: serialises runs that share the cache (another worktree, CI). Holds fd 9.
 arm64_lock() {
+    [ "${GRD_ARM64_LOCKED:-}" = "$ARM64_CACHE" ] && return 0   # a parent run holds it
     mkdir -p "$ARM64_CACHE"
     exec 9>"$ARM64_CACHE/.lock"
     flock -n 9 || { say "arm64: waiting for another run using $ARM64_CACHE"; flock 9; }
+    export GRD_ARM64_LOCKED="$ARM64_CACHE"
 }
 
 # arm64_in_build_env CMD: runs CMD (a shell string) in the chroot, with the source tree at
