@@ -17,6 +17,14 @@ let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
 ]
 
+#if arch(arm64)
+let dotprodKernelSettings: [SwiftSetting] = kernelSettings + [
+    .unsafeFlags(["-target-cpu", "cortex-a76", "-Xllvm", "-force-vector-width=16"]),
+]
+#else
+let dotprodKernelSettings: [SwiftSetting] = kernelSettings
+#endif
+
 let package = Package(
     name: "grdnet-edge",
     products: [
@@ -46,7 +54,11 @@ let package = Package(
 
         // Stage modules.
         .target(name: "GRDKernels", swiftSettings: kernelSettings),
-        .target(name: "GRDRuntime", dependencies: ["GRDKernels"]),
+        // The dot-product kernels: a separate module because Swift has no per-function target
+        // attributes; on aarch64 hosts it is compiled for the Cortex-A76 (SDOT) and only called
+        // when the CPU reports ASIMDDP.
+        .target(name: "GRDKernelsDotprod", swiftSettings: dotprodKernelSettings),
+        .target(name: "GRDRuntime", dependencies: ["GRDKernels", "GRDKernelsDotprod"]),
         .target(name: "GRDImaging", dependencies: ["CJPEG", "CPNG"]),
         .target(name: "GRDCapture", dependencies: ["GRDImaging", "CV4L2"]),
         .target(name: "GRDRejectIO", dependencies: ["CGPIOD"]),
@@ -69,7 +81,7 @@ let package = Package(
             ]),
 
         // Tests.
-        .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels"]),
+        .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels", "GRDKernelsDotprod"]),
         .testTarget(name: "GRDRuntimeTests", dependencies: ["GRDRuntime"]),
         .testTarget(name: "GRDImagingTests", dependencies: ["GRDImaging"]),
         .testTarget(name: "GRDCaptureTests", dependencies: ["GRDCapture"]),

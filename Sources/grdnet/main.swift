@@ -6,7 +6,7 @@ struct GRDNet: ParsableCommand {
         commandName: "grdnet",
         abstract: "Operate a grdnet-edge inspection box: look at images, models, cameras and the running daemon.",
         version: "0.1.0",
-        subcommands: [ImagesCommand.self])
+        subcommands: [ImagesCommand.self, ModelCommand.self, BenchCommand.self])
 }
 
 GRDNet.main()
