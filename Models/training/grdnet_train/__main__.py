@@ -35,6 +35,11 @@ def main(argv=None) -> int:
     e.add_argument("--checkpoint", help="a .pt from train")
     e.add_argument("--onnx", help="an exported .onnx (with its .json sidecar)")
     e.add_argument("--data", required=True, help="MVTec-layout root with test/ and ground_truth/")
+    e.add_argument("--int8", metavar="CALIBRATION_NPY", default=None,
+                   help="with --onnx: quantise with the engine's converter and evaluate its integer "
+                        "reference (bit-exact with the Swift engine) instead of float")
+    e.add_argument("--threshold", type=float, default=None,
+                   help="also report rejects/escapes at this image-score threshold")
     e.add_argument("--json", action="store_true")
     e.add_argument("--overlays", type=int, default=0, help="write this many heatmap overlays")
     e.add_argument("--overlay-dir", default=None)
@@ -46,6 +51,11 @@ def main(argv=None) -> int:
     x.add_argument("--calibration", default=None, help="write N good train images as .npy here")
     x.add_argument("--calibration-count", type=int, default=64)
     x.add_argument("--threshold", type=float, default=None, help="recommended image threshold")
+    x.add_argument("--grdnet", default=None, help="also write the int8 .grdnet (needs --calibration)")
+    x.add_argument("--card", default=None, help="JSON facts stored in the .grdnet metadata")
+
+    th = sub.add_parser("threshold", help="recommend an image threshold from the validation split")
+    th.add_argument("--checkpoint", required=True)
 
     c = sub.add_parser("count-macs", help="MACs of the exported inference graph")
     c.add_argument("--checkpoint", default=None)
@@ -71,6 +81,9 @@ def main(argv=None) -> int:
     elif a.cmd == "export":
         from .export import export_main
         return export_main(a)
+    elif a.cmd == "threshold":
+        from .evaluate import threshold_main
+        return threshold_main(a)
     elif a.cmd == "count-macs":
         from .export import count_macs_main
         return count_macs_main(a)

@@ -51,9 +51,10 @@ def run_maps(runner, x: np.ndarray, batch: int = 8) -> np.ndarray:
     return np.concatenate(out)
 
 
-def compute_metrics(classes: list[str], gts: np.ndarray, maps: np.ndarray, with_pro: bool = True) -> dict:
+def compute_metrics(classes: list[str], gts: np.ndarray, maps: np.ndarray, with_pro: bool = True,
+                    image_scores: np.ndarray | None = None) -> dict:
     """Overall and per-defect-class metrics; each class is scored against all good images."""
-    scores = metrics.box_filter_max(maps)
+    scores = metrics.box_filter_max(maps) if image_scores is None else image_scores
     labels = np.array([c != "good" for c in classes])
     cls_arr = np.array(classes)
 
@@ -93,7 +94,7 @@ def format_table(res: dict) -> str:
     rows = ["| set | images (defective) | image AUROC | pixel AUROC | pixel AP | PRO |",
             "|---|---|---|---|---|---|"]
     for k, v in res.items():
-        if k == "threshold_suggestions":
+        if not isinstance(v, dict) or "n" not in v:
             continue
         pro = f"{100 * v['pro']:.1f}" if "pro" in v else "-"
         rows.append(f"| {k} | {v['n']} ({v['n_defective']}) | {100 * v['image_auroc']:.1f} | "
@@ -133,13 +134,69 @@ def evaluate_main(a) -> int:
     gts = np.stack([data.load_mask(g, size) if g else np.zeros((size, size), np.float32)
                     for _, _, g in items])
     x = data.normalise(imgs, meta["mean"], meta["std"])
-    maps = run_maps(runner, x)
-    res, scores = compute_metrics([c for _, c, _ in items], gts, maps)
+    engine_scores = None
+    if getattr(a, "int8", None):
+        if not a.onnx:
+            print("evaluate: --int8 needs --onnx", file=sys.stderr)
+            return 2
+        import tempfile
+
+        from . import int8
+        import hashlib
+        with tempfile.TemporaryDirectory() as td:
+            g, _ = int8.build_grdnet(a.onnx, os.path.join(td, "m.grdnet"), np.load(a.int8),
+                                     meta["mean"], meta["std"], a.threshold, None)
+            with open(os.path.join(td, "m.grdnet"), "rb") as f:
+                weights_sha = hashlib.sha256(f.read()).hexdigest()
+        maps, engine_scores = int8.int8_maps_and_scores(g, list(imgs))
+    else:
+        maps = run_maps(runner, x)
+    res, scores = compute_metrics([c for _, c, _ in items], gts, maps, image_scores=engine_scores)
+    if engine_scores is not None:
+        res["int8_file_sha256"] = weights_sha  # equals the shipped file when built alike
+    if a.threshold is not None:
+        labels = np.array([c != "good" for _, c, _ in items])
+        rej = scores >= a.threshold
+        res["at_threshold"] = {"threshold": a.threshold,
+                               "good_rejected": int(np.sum(rej & ~labels)), "good": int(np.sum(~labels)),
+                               "defective_caught": int(np.sum(rej & labels)),
+                               "defective": int(np.sum(labels))}
     if a.json:
         print(json.dumps(res, indent=1))
     else:
         print(format_table(res))
         print("image-score thresholds:", json.dumps(res["threshold_suggestions"]))
+        if "at_threshold" in res:
+            print("at threshold:", json.dumps(res["at_threshold"]))
     if a.overlays:
         write_overlays(items, imgs, maps, scores, a.overlay_dir or "overlays", a.overlays)
+    return 0
+
+
+def threshold_main(a) -> int:
+    """Scores the held-out validation split (good images, and the same with synthetic defects):
+    recommends the highest good score (no held-out good part rejected) and reports the synthetic
+    catch rate there. Test images are never used for this."""
+    import torch
+
+    from . import textures
+    from .train import TrainConfig, build_val_set
+
+    net, meta = load_float_model(a.checkpoint)
+    ck = torch.load(a.checkpoint, weights_only=False, map_location="cpu")
+    cfg = TrainConfig(**{k: v for k, v in ck["config"].items()})
+    folder = data.good_folder(cfg.data)
+    val_files = [os.path.join(folder, f) for f in ck["val_files"]]
+    synth = data.DefectSynthesizer(data.SynthConfig(**cfg.synth),
+                                   textures.load_textures() if cfg.textures else [])
+    vx, vm = build_val_set(cfg, val_files, data.ROISource(cfg.roi, cfg.size), synth, meta["mean"], meta["std"])
+    maps = run_maps(net, vx)
+    scores = metrics.box_filter_max(maps)
+    good, bad = scores[0::2], scores[1::2]
+    t = float(good.max())
+    out = {"validation_good": len(good), "good_max": t, "good_p99": float(np.percentile(good, 99)),
+           "recommended_threshold": t, "synthetic_caught_at_threshold": float(np.mean(bad >= t)),
+           "val_image_auroc_synthetic": metrics.auroc([0] * len(good) + [1] * len(bad),
+                                                      np.r_[good, bad])}
+    print(json.dumps(out, indent=1))
     return 0

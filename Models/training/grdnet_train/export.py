@@ -69,6 +69,13 @@ def export_main(a) -> int:
         cal = calibration_set(meta, ck["config"]["data"], ck["train_files"], a.calibration_count, size)
         np.save(a.calibration, cal.astype(np.float32))
         print(f"wrote {a.calibration}: {cal.shape} float32 from the train split (not validation)")
+        if a.grdnet:
+            from . import int8
+            card = json.load(open(a.card)) if a.card else {}
+            g, nbytes = int8.build_grdnet(a.out, a.grdnet, cal, meta["mean"], meta["std"], a.threshold, card)
+            print(f"wrote {a.grdnet}: {nbytes / 1e6:.2f} MB int8, {len(g.ops)} ops")
+    elif a.grdnet:
+        raise SystemExit("export: --grdnet needs --calibration (the int8 ranges come from good images)")
     return 0
 
 

@@ -57,7 +57,8 @@ def test_tiny_train_export_roundtrip(tmp_path, capsys):
     cal = tmp_path / "cal.npy"
     assert main(["export", "--checkpoint", str(out / "last.pt"), "--out", str(onnx_path),
                  "--size", "64", "--calibration", str(cal), "--calibration-count", "3",
-                 "--threshold", "0.5"]) == 0
+                 "--threshold", "0.5", "--grdnet", str(tmp_path / "m.grdnet")]) == 0
+    assert (tmp_path / "m.grdnet").stat().st_size > 1000
     side = json.loads((tmp_path / "m.json").read_text())
     assert side["input_size"] == 64 and side["channels"] == 1 and side["recommended_threshold"] == 0.5
     m = onnx.load(str(onnx_path))
@@ -84,3 +85,10 @@ def test_tiny_train_export_roundtrip(tmp_path, capsys):
     assert res["overall"]["n"] == 6 and res["overall"]["n_defective"] == 3
     assert 0 <= res["overall"]["image_auroc"] <= 1 and "scratch" in res
     assert len(os.listdir(tmp_path / "ov")) == 2
+    float_res = res
+
+    # int8 through the engine's converter and integer reference: close to float on this toy set
+    assert main(["evaluate", "--onnx", str(onnx_path), "--data", str(root), "--json", "--int8", str(cal)]) == 0
+    res8 = json.loads(capsys.readouterr().out)
+    assert res8["overall"]["n"] == 6
+    assert abs(res8["overall"]["pixel_auroc"] - float_res["overall"]["pixel_auroc"]) < 0.2
