@@ -97,7 +97,7 @@ struct CalibrateCommand: ParsableCommand {
                 o["check_false_reject_rate_interval"] = [c.interval.lowerBound, c.interval.upperBound]
                 o["check_consistent"] = c.interval.overlaps(r.falseRejectRateInterval)
             }
-            try printJSON(o)
+            try printJSONObject(o)
             return
         }
 

@@ -86,7 +86,7 @@ struct EvalCommand: ParsableCommand {
                 "seconds": seconds, "missing_masks": missingMasks, "overlays_written": written,
             ]
             o["image_auroc_per_class"] = Dictionary(uniqueKeysWithValues: perClass.map { ($0.0, $0.2) })
-            try printJSON(o)
+            try printJSONObject(o)
             return
         }
         var t = TextTable(["class", "images", "image AUROC %"])

@@ -105,7 +105,7 @@ func parseRate(_ text: String) throws -> Double {
 }
 
 /// Prints a JSON object with sorted keys.
-func printJSON(_ object: [String: Any]) throws {
+func printJSONObject(_ object: [String: Any]) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
     print(String(decoding: data, as: UTF8.self))
 }
