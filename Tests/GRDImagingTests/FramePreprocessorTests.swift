@@ -124,7 +124,7 @@ final class FramePreprocessorTests: XCTestCase {
 
     func testMJPEGWithDCTScalingMatchesAFullDecode() throws {
         let jpeg = try encodeJPEG(rgbGradient(1280, 720), quality: 90)
-        XCTAssertTrue(jpegDimensions(UnsafeRawBufferPointer(start: jpeg, count: jpeg.count))! == (1280, 720))
+        XCTAssertTrue(jpeg.withUnsafeBytes { jpegDimensions($0) }! == (1280, 720))
         for channels in [1, 3] {
             let scaled = FramePreprocessor(targetWidth: 256, targetHeight: 256, targetChannels: channels, crop: nil)
             let full = FramePreprocessor(targetWidth: 256, targetHeight: 256, targetChannels: channels, crop: nil)
@@ -228,6 +228,17 @@ final class FramePreprocessorTests: XCTestCase {
         XCTAssertThrowsError(try whole.modelMask(Image(width: 10, height: 10, channels: 1), frameWidth: 64, frameHeight: 48)) {
             XCTAssertTrue("\($0)".contains("mask is 10x10; it must be the camera frame size 64x48 or the model input size 8x4"))
         }
+    }
+
+    func testAreaFilterUsesOnlyTheTapsItNeeds() {
+        var f = AxisFilter()
+        f.build(start: 0, length: 1280, limit: 0..<1280, outputs: 256, filter: .area)
+        XCTAssertEqual(f.taps, 5)
+        XCTAssertTrue(f.weights.allSatisfy { $0 == 819 || $0 == 820 })
+        f.build(start: 0, length: 640, limit: 0..<640, outputs: 256, filter: .area)
+        XCTAssertEqual(f.taps, 3)
+        f.build(start: 0, length: 100, limit: 0..<100, outputs: 400, filter: .area)
+        XCTAssertEqual(f.taps, 2, "enlarging is bilinear")
     }
 
     func testJPEGDimensionsRejectsGarbage() {
