@@ -23,7 +23,8 @@ struct GRDNet: ParsableCommand {
             ThresholdCommand.self,
             SnapshotCommand.self,
             PauseCommand.self,
-            ResumeCommand.self
+            ResumeCommand.self,
+            MetricsCommand.self
         ])
 }
 
