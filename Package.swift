@@ -35,6 +35,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // C libraries, through module maps and pkg-config. The headers also carry tiny static
@@ -64,7 +65,10 @@ let package = Package(
         .target(name: "GRDRejectIO", dependencies: ["CGPIOD"]),
         .target(
             name: "GRDAgent",
-            dependencies: ["GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO"]),
+            dependencies: [
+                "GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO",
+                .product(name: "Yams", package: "Yams"),
+            ]),
 
         // Executables.
         .executableTarget(
@@ -86,7 +90,7 @@ let package = Package(
         .testTarget(name: "GRDImagingTests", dependencies: ["GRDImaging"]),
         .testTarget(name: "GRDCaptureTests", dependencies: ["GRDCapture"]),
         .testTarget(name: "GRDRejectIOTests", dependencies: ["GRDRejectIO"]),
-        .testTarget(name: "GRDAgentTests", dependencies: ["GRDAgent"]),
+        .testTarget(name: "GRDAgentTests", dependencies: ["GRDAgent", "GRDRejectIO", "GRDCapture"]),
     ],
     swiftLanguageModes: [.v5]
 )
