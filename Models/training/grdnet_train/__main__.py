@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     t.add_argument("--ckpt-every", type=int, default=250)
     t.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     t.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    t.add_argument("--stop-after", type=int, default=0,
+                   help="stop at this iteration; the cosine LR schedule still spans --iters")
     t.add_argument("--max-minutes", type=float, default=0.0, help="stop early after this long")
     t.add_argument("--no-textures", action="store_true", help="no GIMP texture fills")
     t.add_argument("--widths", default=None, help="JSON ModelConfig overrides")
@@ -72,7 +74,7 @@ def main(argv=None) -> int:
         cfg = TrainConfig(data=a.data, out=a.out, channels=a.channels, size=a.size, crop=a.crop,
                           batch=a.batch, iters=a.iters, lr=a.lr, seed=a.seed, roi=a.roi,
                           val_fraction=a.val_fraction, val_every=a.val_every,
-                          ckpt_every=a.ckpt_every, precision=a.precision, threads=a.threads, max_minutes=a.max_minutes,
+                          ckpt_every=a.ckpt_every, precision=a.precision, threads=a.threads, max_minutes=a.max_minutes, stop_after=a.stop_after,
                           textures=not a.no_textures, model=mc)
         train(cfg, resume=a.resume)
     elif a.cmd == "evaluate":

@@ -44,6 +44,7 @@ class TrainConfig:
     textures: bool = True
     precision: str = "auto"  # auto | bf16 | fp32
     threads: int = 0
+    stop_after: int = 0       # stop at this iteration (0 = iters); the LR schedule still spans iters
     max_minutes: float = 0.0  # stop early (with a final validation + checkpoint) after this long
     model: dict = field(default_factory=lambda: ModelConfig().to_dict())
     synth: dict = field(default_factory=lambda: asdict(data.SynthConfig()))
@@ -237,7 +238,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
             run_avg[k] = v if k not in run_avg else 0.95 * run_avg[k] + 0.05 * v
         done = it + 1
         prog.update(done, run_avg)
-        out_of_time = cfg.max_minutes > 0 and (time.time() - t_start) / 60 > cfg.max_minutes
+        out_of_time = (cfg.max_minutes > 0 and (time.time() - t_start) / 60 > cfg.max_minutes) or \
+            (cfg.stop_after > 0 and done >= cfg.stop_after)
         if done % cfg.val_every == 0 or done == cfg.iters or out_of_time:
             v = validate(model, vx, vm, use_bf16)
             v.update(iter=done, minutes=(time.time() - t_start) / 60)
@@ -254,7 +256,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         if done % cfg.ckpt_every == 0 or done == cfg.iters or out_of_time:
             save(last_path, done)
         if out_of_time:
-            print(f"\nstopping at iteration {done}: --max-minutes {cfg.max_minutes} reached", flush=True)
+            print(f"\nstopping at iteration {done} (--stop-after {cfg.stop_after}, --max-minutes "
+                  f"{cfg.max_minutes})", flush=True)
             break
     wall = time.time() - t_start
     with open(os.path.join(cfg.out, "train_summary.json"), "w") as f:

@@ -1,0 +1,31 @@
+"""The fast int8 evaluator equals the converter's integer reference bit for bit."""
+import numpy as np
+import pytest
+import torch
+
+from grdnet_train import int8
+from grdnet_train.export import export_onnx
+from grdnet_train.model import GRDNet, ModelConfig
+
+
+def test_fast_int8_equals_reference(tmp_path):
+    try:
+        _, ref = int8._converter()
+    except FileNotFoundError as e:
+        pytest.skip(f"converter not present: {e}")
+    torch.manual_seed(0)
+    cfg = ModelConfig(gen_widths=[4, 8, 8], z_channels=4, unet_widths=[4, 8, 8], disc_widths=[4])
+    net = GRDNet(cfg).inference()
+    path = str(tmp_path / "m.onnx")
+    export_onnx(net, path, 1, 32)
+    rng = np.random.default_rng(0)
+    cal = rng.standard_normal((3, 1, 32, 32)).astype(np.float32)
+    g, _ = int8.build_grdnet(path, str(tmp_path / "m.grdnet"), cal, [0.5], [0.25], None, None)
+    px = rng.integers(0, 256, (3, 32, 32, 1), dtype=np.uint8)
+    fast = int8.forward_int8_fast(g, px)
+    for i in range(3):
+        _, heat = ref.forward_int8(g, px[i])
+        assert np.array_equal(fast[i], heat)
+    maps, scores = int8.int8_maps_and_scores(g, list(px), batch=2)
+    assert np.array_equal(maps, fast)
+    assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
