@@ -41,7 +41,16 @@ public struct StageFactory {
             source: { cam in
                 switch cam.source {
                 case .replay(let folder, let loop): return try FolderReplaySource(folder: folder, framesPerSecond: cam.framesPerSecond, loop: loop)
-                case .device(let d): throw AgentError("camera \(cam.name): \(d): V4L2 capture is not in this build yet; use replay: FOLDER")
+                case .device(let d):
+                    var settings = CameraSettings(device: d)
+                    settings.formats = [cam.format] + PixelFormat.allCases.filter { $0 != cam.format }
+                    settings.width = cam.width
+                    settings.height = cam.height
+                    settings.framesPerSecond = cam.framesPerSecond
+                    settings.otherControls = cam.controls
+                    let camera = V4L2Camera(settings: settings)
+                    try camera.start()  // a wrong path or format fails here, with the device named
+                    return camera
                 }
             })
     }
@@ -69,6 +78,11 @@ public final class Agent: @unchecked Sendable {
     let lock = Lock()
     private var pipelines: [CameraPipeline] = []
     private var lines: [String: OutputLine] = [:]
+    /// "Inspecting" output (active while frames flow) and alarm output; nil when not configured.
+    var readyLine: OutputLine? = nil
+    var alarmLine: OutputLine? = nil
+    private var alarmUntil: UInt64 = 0
+    private var failSafeEventsSeen: UInt64 = 0
     var server: ControlServer? = nil
     let startedAt = monotonicNow()
     let startedWall = Date()
@@ -169,6 +183,12 @@ public final class Agent: @unchecked Sendable {
     // MARK: running
 
     public func start() throws {
+        if let r = config.readyOutput {
+            do { readyLine = try factory.outputLine(r, "grdnetd-ready") } catch { throw AgentError("outputs.ready \(r.displayName): \(error)") }
+        }
+        if let a = config.alarmOutput {
+            do { alarmLine = try factory.outputLine(a, "grdnetd-alarm") } catch { throw AgentError("outputs.alarm \(a.displayName): \(error)") }
+        }
         let (built, lines) = try build(config)
         lock.withLock { pipelines = built; self.lines = lines }
         for p in built { p.start() }
@@ -207,7 +227,25 @@ public final class Agent: @unchecked Sendable {
     public func stop() {
         server?.stop()
         server = nil
+        try? readyLine?.set(false)
         for p in cameras { p.stop() }
+    }
+
+    /// Drives the ready and alarm outputs: ready follows the frames; the alarm is raised while
+    /// inspection has stopped after it was running, and for 2 s after each late or failed
+    /// decision when the policy says reject_and_alarm.
+    func updateOutputs(flowing: Bool, everReady: Bool, now: UInt64) {
+        try? readyLine?.set(flowing)
+        guard let alarm = alarmLine else { return }
+        var events: UInt64 = 0
+        for p in cameras {
+            let s = p.statistics()
+            if config.failSafe.onLateDecision == .rejectAndAlarm { events &+= s.deadlineMisses }
+            if config.failSafe.onError == .rejectAndAlarm { events &+= s.errors }
+        }
+        if events > failSafeEventsSeen { alarmUntil = now + 2_000_000_000 }
+        failSafeEventsSeen = events
+        try? alarm.set((everReady && !flowing) || now < alarmUntil)
     }
 
     /// Replaces the config (and the detectors) only if everything new builds; otherwise keeps the
@@ -295,6 +333,7 @@ public final class Agent: @unchecked Sendable {
                 lastStatus = 0
             }
             wasFlowing = flowing
+            updateOutputs(flowing: flowing, everReady: ready, now: now)
             if now &- lastStatus >= 2_000_000_000 {
                 notifier.notify("STATUS=\(flowing ? "" : "NOT INSPECTING: ")\(summaryLine())")
                 lastStatus = now

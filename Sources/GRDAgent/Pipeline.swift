@@ -23,11 +23,13 @@ public struct DecisionRecord: Sendable, Codable, Equatable {
 
 /// The single-slot, newest-wins handoff between a camera's capture thread and its inference
 /// thread: capture never waits for inference, a frame that is replaced before inference took it
-/// is counted as dropped, and the backlog can never exceed one frame.
+/// is counted as dropped, and the backlog can never exceed one frame. Frames are exchanged by
+/// swapping, so the three byte buffers (capture, slot, inference) circulate without allocation.
 final class FrameSlot: @unchecked Sendable {
     private let lock = Lock()
     private let cond: UnsafeMutablePointer<pthread_cond_t> = .allocate(capacity: 1)
-    private var frame: Frame? = nil
+    private var stored = Frame.reusable(capacity: 0)
+    private var full = false
     private(set) var replaced: UInt64 = 0
     private var closed = false
 
@@ -41,30 +43,33 @@ final class FrameSlot: @unchecked Sendable {
 
     deinit { pthread_cond_destroy(cond); cond.deallocate() }
 
-    /// Stores `f`, replacing (and counting) an untaken frame. Returns true if one was replaced.
+    /// Stores `frame`, replacing (and counting) an untaken one; `frame` gets a spare buffer back.
     @discardableResult
-    func put(_ f: Frame) -> Bool {
+    func put(_ frame: inout Frame) -> Bool {
         lock.withLock {
-            let dropped = frame != nil
+            let dropped = full
             if dropped { replaced &+= 1 }
-            frame = f
+            swap(&stored, &frame)
+            full = true
             pthread_cond_signal(cond)
             return dropped
         }
     }
 
-    /// Waits up to `timeoutNanoseconds` for a frame; nil on timeout or when closed.
-    func take(timeoutNanoseconds: UInt64) -> Frame? {
+    /// Waits up to `timeoutNanoseconds` for a frame and swaps it into `frame`; false on timeout
+    /// or when closed.
+    func take(into frame: inout Frame, timeoutNanoseconds: UInt64) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         let deadline = monotonicNow() + timeoutNanoseconds
         var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        while frame == nil && !closed {
+        while !full && !closed {
             if pthread_cond_timedwait(cond, lock.rawMutex, &ts) == ETIMEDOUT { break }
         }
-        let f = frame
-        frame = nil
-        return f
+        guard full else { return false }
+        swap(&stored, &frame)
+        full = false
+        return true
     }
 
     func close() { lock.withLock { closed = true; pthread_cond_broadcast(cond) } }
@@ -181,7 +186,7 @@ public final class CameraPipeline: @unchecked Sendable {
         statsLock.withLock {
             if !running { return .stopped }
             if paused { return .paused }
-            if stats.lastFrameNanoseconds == 0 { return .starting }
+            if stats.lastFrameNanoseconds == 0 { return stats.captureErrors > 0 ? .noFrames : .starting }
             let age = Double(monotonicNow() &- stats.lastFrameNanoseconds) / 1e9
             return age > failSafe.cameraTimeoutSeconds ? .noFrames : .inspecting
         }
@@ -232,6 +237,8 @@ public final class CameraPipeline: @unchecked Sendable {
         var source: FrameSource? = nil
         var backoffMs = 200
         var captured: UInt64 = 0
+        var frame = Frame.reusable(capacity: 0)
+        defer { (source as? V4L2Camera)?.stop() }
         while isRunning {
             if source == nil {
                 do {
@@ -245,7 +252,7 @@ public final class CameraPipeline: @unchecked Sendable {
                 }
             }
             do {
-                guard let frame = try source!.nextFrame(timeoutMilliseconds: 200) else {
+                guard try source!.nextFrame(into: &frame, timeoutMilliseconds: 200) else {
                     statsLock.withLock { stats.source = source!.counters }
                     continue
                 }
@@ -258,10 +265,11 @@ public final class CameraPipeline: @unchecked Sendable {
                 }
                 if pausedNow { continue }
                 if let limit = stopAfter, captured > limit { continue }
-                slot.put(frame)
+                slot.put(&frame)
             } catch {
                 noteCaptureError("\(describeSource()): \(error); re-opening")
                 statsLock.withLock { stats.reconnects &+= 1 }
+                (source as? V4L2Camera)?.stop()
                 source = nil
                 sleepMilliseconds(backoffMs)
             }
@@ -290,8 +298,9 @@ public final class CameraPipeline: @unchecked Sendable {
 
     private func inferenceLoop() {
         let deadline = UInt64(config.deadlineMilliseconds * 1e6)
+        var frame = Frame.reusable(capacity: 0)
         while isRunning {
-            guard let frame = slot.take(timeoutNanoseconds: 200_000_000) else { continue }
+            guard slot.take(into: &frame, timeoutNanoseconds: 200_000_000) else { continue }
             inspect(frame, deadline: deadline)
         }
     }

@@ -28,7 +28,8 @@ public struct SystemdNotifier: Sendable {
         return usec
     }
 
-    /// Sends `state` (e.g. "READY=1\nSTATUS=inspecting"). Returns false if not under systemd or
+    /// Sends `state` (e.g. "READY=1\nSTATUS=inspecting") without ever blocking (MSG_DONTWAIT: a
+    /// full notify queue must not stall the daemon). Returns false if not under systemd or
     /// the send failed; a failed notification must never stop inspection.
     @discardableResult
     public func notify(_ state: String) -> Bool {
@@ -51,7 +52,7 @@ public struct SystemdNotifier: Sendable {
         let payload = Array(state.utf8)
         let sent = withUnsafePointer(to: &addr) { ptr in
             ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                payload.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), sa, length) }
+                payload.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), sa, length) }
             }
         }
         return sent == payload.count

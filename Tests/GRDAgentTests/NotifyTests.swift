@@ -1,6 +1,7 @@
 import XCTest
 import Glibc
 import GRDImaging
+import GRDRejectIO
 @testable import GRDAgent
 
 /// READY=1 once inspecting, WATCHDOG=1 only while frames flow, STATUS= lines: what systemd sees.
@@ -21,6 +22,7 @@ final class NotifyTests: XCTestCase {
               - {name: c, replay: parts, loop: false, fps: 10, deadline_ms: 500,
                  reject: {chip: simulated, delay_ms: 600, width_ms: 10}}
             fail_safe: {camera_timeout_s: 0.5}
+            outputs: {ready: {chip: simulated}, alarm: {chip: simulated}}
             socket: {path: ctl.sock}
             state_dir: state
             """
@@ -36,18 +38,39 @@ final class NotifyTests: XCTestCase {
         setenv("NOTIFY_SOCKET", sockPath, 1)
         setenv("WATCHDOG_USEC", "200000", 1)  // ping every 100 ms while frames flow
         defer { unsetenv("NOTIFY_SOCKET"); unsetenv("WATCHDOG_USEC") }
-        let agent = Agent(config: try AgentConfig.load(path: dir + "/grdnet.yaml"))
+        var outputs: [String: SimulatedOutputLine] = [:]
+        var factory = StageFactory.standard
+        factory.outputLine = { _, name in let l = SimulatedOutputLine(name: name); outputs[name] = l; return l }
+        let agent = Agent(config: try AgentConfig.load(path: dir + "/grdnet.yaml"), factory: factory)
+        // Read as systemd does, while the daemon runs (a unix datagram queue holds ~10 messages).
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var messages: [(UInt64, String)] = []
+        let done = NSCondition()
+        var stop = false, finished = false
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                done.lock(); let s = stop; done.unlock()
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n > 0 { done.lock(); messages.append((0, String(decoding: buffer[0..<n], as: UTF8.self))); done.unlock(); continue }
+                if s { break }
+            }
+            done.lock(); finished = true; done.signal(); done.unlock()
+        }
         try agent.start()
         agent.runUntilStopped(configPath: dir + "/grdnet.yaml", maxSeconds: 2.5)
         agent.stop()
-
-        var messages: [(UInt64, String)] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-            if n <= 0 { break }
-            messages.append((0, String(decoding: buffer[0..<n], as: UTF8.self)))
-        }
+        done.lock(); stop = true
+        while !finished { done.wait() }
+        done.unlock()
+        // The ready output was on while inspecting and dropped when the frames stopped; the alarm
+        // went on after that.
+        let readyEdges = outputs["grdnetd-ready"]?.edges ?? []
+        XCTAssertEqual(readyEdges.map(\.active), [true, false], "\(readyEdges)")
+        let alarmEdges = outputs["grdnetd-alarm"]?.edges ?? []
+        XCTAssertEqual(alarmEdges.first?.active, true)
+        if readyEdges.count == 2, let a = alarmEdges.first { XCTAssertGreaterThanOrEqual(a.timeNanoseconds, readyEdges[1].timeNanoseconds) }
         let ready = messages.filter { $0.1.contains("READY=1") }
         XCTAssertEqual(ready.count, 1, "\(messages.map(\.1))")
         let pings = messages.filter { $0.1 == "WATCHDOG=1" }
