@@ -85,7 +85,7 @@ let package = Package(
             ]),
 
         // Tests.
-        .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels"]),
+        .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels", "GRDKernelsDotprod"]),
         .testTarget(name: "GRDRuntimeTests", dependencies: ["GRDRuntime"]),
         .testTarget(name: "GRDImagingTests", dependencies: ["GRDImaging"]),
         .testTarget(name: "GRDCaptureTests", dependencies: ["GRDCapture"]),

@@ -7,9 +7,9 @@ struct GRDNet: ParsableCommand {
         abstract: "Operate a grdnet-edge inspection box: look at images, models, cameras and the running daemon.",
         version: "0.1.0",
         subcommands: [ImagesCommand.self, CamerasCommand.self, RecordCommand.self, BenchImagingCommand.self,
-                      GPIOCommand.self, BenchRejectCommand.self,
-                      StatusCommand.self, StatsCommand.self, DecisionsCommand.self,
-                      ThresholdCommand.self, SnapshotCommand.self, PauseCommand.self, ResumeCommand.self])
+                      ModelCommand.self, BenchCommand.self, GPIOCommand.self, BenchRejectCommand.self,
+                      StatusCommand.self, StatsCommand.self, DecisionsCommand.self, ThresholdCommand.self,
+                      SnapshotCommand.self, PauseCommand.self, ResumeCommand.self])
 }
 
 GRDNet.main()

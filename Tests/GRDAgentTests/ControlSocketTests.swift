@@ -137,9 +137,9 @@ final class AgentCommandTests: XCTestCase {
             cameras:
               - name: belt
                 replay: parts
-                fps: 20
-                deadline_ms: 500
-                reject: {chip: simulated, delay_ms: 500, width_ms: 10}
+                fps: 5
+                deadline_ms: 2000
+                reject: {chip: simulated, delay_ms: 2000, width_ms: 10}
             socket: {path: ctl.sock}
             state_dir: state
             """
@@ -168,12 +168,17 @@ final class AgentCommandTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(inspected, 6)
         let passes = (sc?["passes"] as? NSNumber)?.intValue ?? -1, rejects = (sc?["rejects"] as? NSNumber)?.intValue ?? -1
         XCTAssertGreaterThanOrEqual(passes + rejects, 6)
-        XCTAssertGreaterThanOrEqual(rejects, 2, "one part in three carries a defect")
+        XCTAssertGreaterThanOrEqual(rejects, 1, "one part in three carries a defect")
         XCTAssertNotNil((sc?["latency"] as? [String: Any])?["end_to_end"])
 
-        let decisions = try c.request(["cmd": "decisions", "n": 3])["decisions"] as? [[String: Any]]
-        XCTAssertEqual(decisions?.count, 3)
-        XCTAssertEqual(decisions?.filter { ($0["origin"] as? String)?.hasSuffix("/1.jpg") == true }.first?["decision"] as? String, "reject")
+        let decisions = try c.request(["cmd": "decisions", "n": 3])["decisions"] as? [[String: Any]] ?? []
+        XCTAssertEqual(decisions.count, 3)
+        let all = try c.request(["cmd": "decisions", "n": 1000])["decisions"] as? [[String: Any]] ?? []
+        XCTAssertGreaterThanOrEqual(all.count, 6)
+        for d in all {
+            let defective = (d["origin"] as? String)?.hasSuffix("/1.jpg") == true
+            XCTAssertEqual(d["decision"] as? String, defective ? "reject" : "pass", "\(d)")
+        }
 
         // Live threshold, persisted.
         let set = try c.request(["cmd": "threshold", "value": 0.9])
