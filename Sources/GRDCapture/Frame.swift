@@ -70,9 +70,11 @@ public struct CaptureCounters: Equatable, Sendable {
     public var truncatedJPEG: UInt64 = 0
     /// Consumer waits that ended without a frame.
     public var timeouts: UInt64 = 0
-    /// The camera went silent for longer than the stall timeout, or streaming failed with an
-    /// error other than "device gone"; the stream was restarted.
+    /// The camera went silent for longer than the stall timeout; the stream was restarted.
     public var stalls: UInt64 = 0
+    /// The driver stopped the stream with an error (POLLERR, or DQBUF/QBUF failing with the
+    /// device still present); the stream was restarted.
+    public var streamErrors: UInt64 = 0
     /// The device vanished (unplugged: ENODEV, POLLERR/POLLHUP).
     public var disconnects: UInt64 = 0
     /// Successful re-opens after a disconnect or stall.

@@ -140,10 +140,17 @@ public final class V4L2Camera: FrameSource, @unchecked Sendable {
         var lastFrameAt = monotonicNanoseconds()
         let pollSlice = 100
 
-        func lost(_ why: String, disconnect: Bool) {
+        enum Loss { case disconnect, stall, streamError }
+        func lost(_ why: String, _ kind: Loss) {
             device.close()
             open = false
-            count { if disconnect { $0.disconnects &+= 1 } else { $0.stalls &+= 1 } }
+            count {
+                switch kind {
+                case .disconnect: $0.disconnects &+= 1
+                case .stall: $0.stalls &+= 1
+                case .streamError: $0.streamErrors &+= 1
+                }
+            }
             lock.withLock { sharedState = .reconnecting(why) }
             backoff = settings.reopenBackoffMilliseconds.first
         }
@@ -173,17 +180,20 @@ public final class V4L2Camera: FrameSource, @unchecked Sendable {
             guard let stream = info else { open = false; continue }
             let waited: WaitResult
             do { waited = try device.waitReadable(timeoutMilliseconds: pollSlice) } catch {
-                lost("\(error)", disconnect: true)
+                lost("\(error)", .streamError)
                 continue
             }
             switch waited {
             case .gone:
-                lost("\(name): device gone (unplugged?)", disconnect: true)
+                lost("\(name): device gone (unplugged?)", .disconnect)
                 pause(milliseconds: backoff)
+                continue
+            case .streamError:
+                lost("\(name): the driver reported a streaming error; restarting the stream", .streamError)
                 continue
             case .timeout:
                 if monotonicNanoseconds() &- lastFrameAt > UInt64(settings.stallTimeoutMilliseconds) * 1_000_000 {
-                    lost("\(name): no frame for \(settings.stallTimeoutMilliseconds) ms; restarting the stream", disconnect: false)
+                    lost("\(name): no frame for \(settings.stallTimeoutMilliseconds) ms; restarting the stream", .stall)
                 }
                 continue
             case .readable:
@@ -237,8 +247,8 @@ public final class V4L2Camera: FrameSource, @unchecked Sendable {
                 mailbox.put(&producer)
             }
             if let failure {
-                let gone = (failure as? V4L2Error)?.deviceIsGone ?? true
-                lost("\(failure)", disconnect: gone)
+                let gone = (failure as? V4L2Error)?.deviceIsGone ?? false
+                lost("\(failure)", gone ? .disconnect : .streamError)
                 pause(milliseconds: backoff)
             }
         }

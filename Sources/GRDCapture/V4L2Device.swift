@@ -54,8 +54,10 @@ public struct StreamInfo: Equatable, Sendable {
 public enum WaitResult: Equatable, Sendable {
     case readable
     case timeout
-    /// POLLERR/POLLHUP/POLLNVAL: the device is gone (unplugged).
+    /// POLLERR/POLLHUP/POLLNVAL and the device no longer answers: it is gone (unplugged).
     case gone
+    /// POLLERR but the device still answers: the driver stopped the stream with an error.
+    case streamError
 }
 
 public struct DequeuedBuffer: Equatable, Sendable {
@@ -434,7 +436,11 @@ public final class V4L2Device: CaptureDevice {
             let r = poll(&p, 1, Int32(clamping: timeoutMilliseconds))
             if r < 0 { if errno == EINTR { continue }; throw fail("poll") }
             if r == 0 { return .timeout }
-            if p.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { return .gone }
+            if p.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+                // Unplugged devices fail every ioctl with ENODEV; a stream error leaves them working.
+                var cap = v4l2_capability()
+                return grd_v4l2_ioctl(fd, GRD_VIDIOC_QUERYCAP, &cap) == 0 ? .streamError : .gone
+            }
             return .readable
         }
     }

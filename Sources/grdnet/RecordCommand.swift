@@ -101,7 +101,7 @@ func controlReport(_ readbacks: [ControlReadback]) -> String {
 func counterLines(_ c: CaptureCounters) -> [String] {
     let kv = "counters delivered=\(c.delivered) captured=\(c.captured) dropped=\(c.dropped) sequence_gaps=\(c.sequenceGaps) "
         + "discarded_behind=\(c.discardedBehind) replaced_unread=\(c.replacedUnread) corrupt=\(c.corrupt) "
-        + "truncated_jpeg=\(c.truncatedJPEG) timeouts=\(c.timeouts) stalls=\(c.stalls) disconnects=\(c.disconnects) "
+        + "truncated_jpeg=\(c.truncatedJPEG) timeouts=\(c.timeouts) stalls=\(c.stalls) stream_errors=\(c.streamErrors) disconnects=\(c.disconnects) "
         + "reconnects=\(c.reconnects) reopen_failures=\(c.reopenFailures)"
     return [
         kv,
@@ -109,7 +109,7 @@ func counterLines(_ c: CaptureCounters) -> [String] {
         "  \(c.dropped) frames were lost: \(c.sequenceGaps) never arrived (gaps in the camera's numbering), "
             + "\(c.discardedBehind) were skipped as stale, \(c.replacedUnread) were overwritten because saving was slower.",
         "  \(c.corrupt) damaged frames were skipped (\(c.truncatedJPEG) of them cut-short JPEGs).",
-        "  The camera disappeared \(c.disconnects) times and went silent \(c.stalls) times; it was re-opened \(c.reconnects) times "
+        "  The camera disappeared \(c.disconnects) times, went silent \(c.stalls) times and stopped with a driver error \(c.streamErrors) times; it was re-opened \(c.reconnects) times "
             + "(\(c.reopenFailures) failed attempts while it was away).",
     ]
 }

@@ -43,6 +43,8 @@ final class ScriptedDevice: CaptureDevice, @unchecked Sendable {
     }
 
     func unplug() { locked { plugged = false; ready.removeAll() } }
+    private var failNextWait = false
+    func failStream() { locked { failNextWait = true } }
     func replug() { locked { plugged = true } }
 
     func waitReadable(timeoutMilliseconds: Int) throws -> WaitResult {
@@ -50,6 +52,7 @@ final class ScriptedDevice: CaptureDevice, @unchecked Sendable {
         while Date() < deadline {
             let state: WaitResult? = locked {
                 if !plugged || !isOpen { return .gone }
+                if failNextWait { failNextWait = false; return .streamError }
                 return ready.isEmpty ? nil : .readable
             }
             if let state { return state }
@@ -193,6 +196,21 @@ final class CameraLoopTests: XCTestCase {
         XCTAssertTrue(try cam.nextFrame(into: &f, timeoutMilliseconds: 2000))
         XCTAssertEqual(f.bytes.first, 9)
         XCTAssertEqual(cam.counters.sequenceGaps, 0)
+        XCTAssertEqual(dev.opens, 2)
+    }
+
+    func testDriverStreamErrorRestartsTheStream() throws {
+        let dev = ScriptedDevice()
+        let cam = V4L2Camera(settings: settings(), device: dev)
+        try cam.start()
+        defer { cam.stop() }
+        dev.failStream()
+        waitUntil("stream restarted") { cam.counters.streamErrors == 1 && cam.counters.reconnects == 1 }
+        dev.deliver([frame(0, 3)])
+        var f = Frame.reusable(capacity: 16)
+        XCTAssertTrue(try cam.nextFrame(into: &f, timeoutMilliseconds: 2000))
+        XCTAssertEqual(cam.counters.disconnects, 0)
+        XCTAssertEqual(cam.counters.stalls, 0)
         XCTAssertEqual(dev.opens, 2)
     }
 

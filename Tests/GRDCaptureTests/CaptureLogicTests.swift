@@ -24,15 +24,15 @@ final class FrameMailboxTests: XCTestCase {
         let box = FrameMailbox()
         var producer = Frame.reusable(capacity: 64)
         var consumer = Frame.reusable(capacity: 64)
-        producer.setBytes(UnsafeRawBufferPointer(start: [UInt8](repeating: 3, count: 64), count: 64))
+        [UInt8](repeating: 3, count: 64).withUnsafeBytes { producer.setBytes($0) }
         let producerBuffer = producer.bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
         box.put(&producer)
         XCTAssertTrue(box.take(into: &consumer, timeoutMilliseconds: 0))
         XCTAssertEqual(consumer.bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }, producerBuffer)
         // The producer got a spare buffer back, and refilling it keeps its storage.
-        producer.setBytes(UnsafeRawBufferPointer(start: [UInt8](repeating: 4, count: 10), count: 10))
+        [UInt8](repeating: 4, count: 10).withUnsafeBytes { producer.setBytes($0) }
         let spare = producer.bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
-        producer.setBytes(UnsafeRawBufferPointer(start: [UInt8](repeating: 5, count: 8), count: 8))
+        [UInt8](repeating: 5, count: 8).withUnsafeBytes { producer.setBytes($0) }
         XCTAssertEqual(producer.bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }, spare)
         XCTAssertEqual(producer.bytes, [UInt8](repeating: 5, count: 8))
     }

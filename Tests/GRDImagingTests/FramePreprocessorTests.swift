@@ -124,7 +124,7 @@ final class FramePreprocessorTests: XCTestCase {
 
     func testMJPEGWithDCTScalingMatchesAFullDecode() throws {
         let jpeg = try encodeJPEG(rgbGradient(1280, 720), quality: 90)
-        XCTAssertTrue(jpegDimensions(UnsafeRawBufferPointer(start: jpeg, count: jpeg.count))! == (1280, 720))
+        XCTAssertTrue(jpeg.withUnsafeBytes { jpegDimensions($0) }! == (1280, 720))
         for channels in [1, 3] {
             let scaled = FramePreprocessor(targetWidth: 256, targetHeight: 256, targetChannels: channels, crop: nil)
             let full = FramePreprocessor(targetWidth: 256, targetHeight: 256, targetChannels: channels, crop: nil)
