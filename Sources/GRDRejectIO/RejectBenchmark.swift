@@ -42,6 +42,8 @@ public struct RejectBenchmarkResult: Sendable {
     public var lostOrMerged: Int
     /// Activations shorter than the width.
     public var shortPulses: Int
+    /// Activations that belong to no pulse (must be 0).
+    public var extraActivations: Int
     /// How late the simulated camera itself woke, worst case (a loaded machine shows here).
     public var producerMaxLatenessNanoseconds: UInt64
     public var wallSeconds: Double
@@ -105,27 +107,34 @@ public enum RejectBenchmark {
                 i += 2
             } else { i += 1 }
         }
-        var lost = 0, short = 0, r = 0
+        // Rises in [intended k, intended k+1) belong to pulse k; a pulse with none was merged
+        // into another activation (or lost).
+        var intended: [UInt64] = []
+        intended.reserveCapacity(rejects)
         var k = 0
         while k < config.parts {
-            let intended = t0 + UInt64(k) * period + config.scaledDelay
-            // An activation belongs to this pulse if it starts at or after the intended start
-            // and before the next part's start.
-            if r < rises.count && rises[r].0 >= intended && rises[r].0 < intended + period {
-                edgeErrors.record(rises[r].0 - intended)
+            intended.append(t0 + UInt64(k) * period + config.scaledDelay)
+            k += config.rejectEvery
+        }
+        var lost = 0, short = 0, extra = 0, r = 0
+        for (j, start) in intended.enumerated() {
+            let next = j + 1 < intended.count ? intended[j + 1] : UInt64.max
+            while r < rises.count && rises[r].0 < start { extra += 1; r += 1 }
+            if r < rises.count && rises[r].0 < next {
+                edgeErrors.record(rises[r].0 - start)
                 if rises[r].1 - rises[r].0 < config.scaledWidth { short += 1 }
                 r += 1
             } else {
                 lost += 1
             }
-            k += config.rejectEvery
         }
+        extra += rises.count - r
         let c = scheduler.counters
         return RejectBenchmarkResult(
             config: config, rejects: rejects, counters: c, scheduler: scheduler.timing,
             edgeP50: edgeErrors.percentileNanoseconds(0.5), edgeP99: edgeErrors.percentileNanoseconds(0.99),
             edgeMax: edgeErrors.maximumNanoseconds, activations: rises.count, lostOrMerged: lost,
-            shortPulses: short, producerMaxLatenessNanoseconds: producerMaxLate, wallSeconds: wall,
+            shortPulses: short, extraActivations: extra, producerMaxLatenessNanoseconds: producerMaxLate, wallSeconds: wall,
             realtimeStatus: scheduler.realtimeStatus + "; simulated camera: " + producerStatus)
     }
 }

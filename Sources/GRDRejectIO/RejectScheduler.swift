@@ -13,9 +13,10 @@ public struct RejectCounters: Equatable, Sendable {
     /// Decisions whose pulse start (capture + delay) had already passed when scheduled: fired at
     /// once. The pipeline was too slow for the line.
     public var late: UInt64 = 0
-    /// Pulses that started while the line was already active for an earlier part. Each is still
-    /// its own pulse (the line stays active until the last one ends), but on the wire the two
-    /// are one longer activation: the delay/width/line speed need a look.
+    /// Pulses that started while the line was already active (an earlier part's pulse, a forced
+    /// hold, a release that failed). Each is still its own pulse (the line stays active until the
+    /// last one ends), but on the wire they are one longer activation: `activations` is
+    /// `fired - overlapped`. Seen often, the delay/width/line speed need a look.
     public var overlapped: UInt64 = 0
     /// Decisions that found the queue full. Never dropped: the line is held active from the
     /// earliest to the latest overflowed pulse (rejecting everything between is the safe side).
@@ -241,11 +242,25 @@ public final class RejectScheduler {
                 latestEnd = max(latestEnd, holdEnd)
                 holding = false
             }
-            // Pulses due now (possibly several, possibly late) start together.
+            // An activation whose pulses have all ended is released before anything new starts:
+            // when the thread ran late past one pulse's end and the next one's start, the two still
+            // get an edge each instead of one merged activation.
+            if lineWritten && !(now < latestEnd || forced) && now >= retryAt {
+                pthread_mutex_unlock(mutex)
+                let ok = (try? line.set(false)) != nil
+                let written = monotonicNow()
+                pthread_mutex_lock(mutex)
+                if ok { lineWritten = false; retryAt = 0; state.releases &+= 1 }
+                else { state.writeErrors &+= 1; retryAt = written &+ 1_000_000 }
+                continue
+            }
+            // Pulses due now (possibly several, possibly late) start together. One that starts
+            // while the line is still active (an earlier pulse, a forced hold, a release that
+            // failed) gets no edge of its own: counted as overlapped.
             var dueCount = 0
             while heapCount > 0 && heap[0].start <= now {
                 let p = pop()
-                if now < latestEnd { state.overlapped &+= 1 }
+                if now < latestEnd || lineWritten { state.overlapped &+= 1 }
                 latestEnd = max(latestEnd, now &+ widthNanoseconds)
                 due[dueCount] = p
                 dueCount += 1

@@ -44,13 +44,14 @@ struct BenchRejectCommand: ParsableCommand {
         let k = r.counters
         print("wall time \(String(format: "%.1f", r.wallSeconds)) s; scheduler thread: \(r.realtimeStatus)")
         print("pulses: \(r.rejects) intended, \(k.scheduled) scheduled, \(k.fired) fired, \(r.activations) activations on the line")
-        print("lost or merged: \(r.lostOrMerged); short: \(r.shortPulses); late: \(k.late); overlapped: \(k.overlapped); "
+        print("lost or merged: \(r.lostOrMerged); extra: \(r.extraActivations); short: \(r.shortPulses); late: \(k.late); overlapped: \(k.overlapped); "
               + "overflow: \(k.overflow); write errors: \(k.writeErrors); max pending: \(k.maxPending)")
         print("start error (edge - intended):     p50 \(us(r.edgeP50))  p99 \(us(r.edgeP99))  max \(us(r.edgeMax))")
         print("start error (scheduler, after write): p50 \(us(r.scheduler.p50Nanoseconds))  p99 \(us(r.scheduler.p99Nanoseconds))  "
               + "p99.9 \(us(r.scheduler.p999Nanoseconds))  max \(us(r.scheduler.maxNanoseconds))  mean \(String(format: "%.1f us", r.scheduler.meanNanoseconds / 1e3))")
         print("simulated camera worst wake-up lateness: \(us(r.producerMaxLatenessNanoseconds))")
-        let ok = r.lostOrMerged == 0 && r.activations == r.rejects && k.fired == UInt64(r.rejects) && k.overflow == 0
+        let ok = r.lostOrMerged == 0 && r.extraActivations == 0 && r.activations == r.rejects && k.fired == UInt64(r.rejects) && k.overflow == 0
+        print("accounting: fired - overlapped = \(k.fired - k.overlapped), activations seen = \(r.activations)")
         print(ok ? "PASS: every pulse fired once, none lost or merged" : "FAIL: pulses lost, merged or extra")
         if !ok { throw ExitCode(1) }
     }

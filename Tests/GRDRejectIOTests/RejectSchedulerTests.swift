@@ -217,3 +217,22 @@ final class RejectSchedulerStopTests: XCTestCase {
         XCTAssertEqual(s.counters.releases, 0)
     }
 }
+
+final class RejectSchedulerStallTests: XCTestCase {
+    /// The scheduler thread is held up (here by its observer) past pulse 1's end and pulse 2's
+    /// start: pulse 1 is released before pulse 2 starts, so each keeps its own activation.
+    func testAStalledThreadStillGivesEachPulseItsOwnEdge() {
+        let ms: UInt64 = 1_000_000
+        let line = SimulatedOutputLine(name: "reject")
+        let s = RejectScheduler(line: line, delayNanoseconds: 0, widthNanoseconds: 5 * ms)
+        s.pulseObserver = { part, _, _ in if part == 1 { usleep(60_000) } }
+        let t = monotonicNow() + 30 * ms
+        s.scheduleAt(startNanoseconds: t, partID: 1)
+        s.scheduleAt(startNanoseconds: t + 20 * ms, partID: 2)
+        s.start()
+        s.stop()
+        XCTAssertEqual(line.edges.map { $0.active }, [true, false, true, false])
+        XCTAssertEqual(s.counters.overlapped, 0)
+        XCTAssertEqual(s.counters.activations, 2)
+    }
+}
