@@ -203,8 +203,10 @@ def forward_int8(g: Graph, pixels: np.ndarray):
         tin = [g.tensors[i] for i in op.inputs]
         tout = g.tensors[op.output] if op.output >= 0 else None
         if op.kind == CONV:
-            cols, oh, ow = _im2col(ins[0].astype(np.int64), op.kh, op.kw, op.sy, op.sx, op.pads, tin[0].zp)
-            acc = cols @ op.qw.reshape(op.qw.shape[0], -1).astype(np.int64).T + op.qb.astype(np.int64)
+            # float64 BLAS instead of int64 matmul: every product and partial sum is an integer
+            # far below 2^53, so the result is exact (and ~50x faster at 256x256)
+            cols, oh, ow = _im2col(ins[0].astype(np.float64), op.kh, op.kw, op.sy, op.sx, op.pads, float(tin[0].zp))
+            acc = (cols @ op.qw.reshape(op.qw.shape[0], -1).astype(np.float64).T).astype(np.int64) + op.qb.astype(np.int64)
             assert np.all(np.abs(acc) < 2**31)
             vals[op.output] = requant(acc, op.qs, tout.zp, op.slope).reshape(oh, ow, -1)
         elif op.kind == CONV_T:

@@ -35,7 +35,16 @@ struct AxisFilter {
         let scale = length / Double(outputs)
         let lo = limit.lowerBound, hi = limit.upperBound
         let shrinking = filter == .area && scale > 1.0
-        var tapCount = shrinking ? Int(scale.rounded(.up)) + 1 : 2
+        var tapCount = 2
+        if shrinking {
+            // The widest footprint actually met (an exact 5:1 shrink needs 5 taps, not 6).
+            tapCount = 1
+            for j in 0..<outputs {
+                let a = start + Double(j) * scale, b = a + scale
+                let i0 = max(Int(a.rounded(.down)), lo), i1 = min(Int(b.rounded(.up)), hi)
+                tapCount = max(tapCount, i1 - i0)
+            }
+        }
         tapCount = min(tapCount, hi - lo)
         taps = tapCount
         first = [Int32](repeating: 0, count: outputs)

@@ -60,7 +60,7 @@ public struct GoldenVector {
     public let expectedFP32Score: Float
 }
 
-/// A GRD-Net-Edge model loaded from a .grdnet file (format: FORMAT.md).
+/// A GRD-Net-Edge model loaded from a .grdnet file (format: Models/converter/FORMAT.md).
 ///
 /// The file is mapped read-only, every byte of it is validated (header and section CRC-32s,
 /// version, bounds, shapes, value ranges) and the parts the engine needs are copied out; a
@@ -198,9 +198,9 @@ struct ModelParser {
         guard let weights = sections[.weights] else { throw error("missing the weights section") }
 
         var model = ParsedModel()
-        guard let json = String(validating: meta.bindMemory(to: UInt8.self), as: UTF8.self) else {
-            throw error("metadata is not valid UTF-8")
-        }
+        // Decoding replaces invalid sequences; re-encoding then differs from the bytes read.
+        let json = String(decoding: meta, as: UTF8.self)
+        if !json.utf8.elementsEqual(meta) { throw error("metadata is not valid UTF-8") }
         model.metadataJSON = json
         try parseGraph(graph, weights: weights, into: &model)
         if let roi = sections[.roi] { try parseROI(roi, into: &model) }

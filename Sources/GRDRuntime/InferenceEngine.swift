@@ -66,7 +66,9 @@ public final class InferenceEngine: PartitionedWork {
     public init(model: GRDNetModel, threads: Int = 1, precision: Precision = .int8,
                 kernels: QS8KernelFamily = QS8KernelFamily.detected) throws {
         if threads < 1 || threads > 64 { throw InferenceError("thread count \(threads) must be between 1 and 64") }
-        if model.mapOp == nil { /* graphs without a map (per-op test models) run; score stays 0 */ }
+        if !kernels.isSupported {
+            throw InferenceError("kernel family \(kernels.rawValue) is not supported on this CPU (needs dot-product instructions or AVX2)")
+        }
         self.model = model
         self.precision = precision
         self.threads = threads

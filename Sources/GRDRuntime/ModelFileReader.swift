@@ -1,5 +1,5 @@
 // Low-level reading of .grdnet files: CRC-32, a bounds-checked little-endian cursor, and the
-// error type every loader failure is reported with. See FORMAT.md beside this file.
+// error type every loader failure is reported with. See Models/converter/FORMAT.md.
 
 /// Why a model file was rejected. `description` names the file and the problem in plain words.
 public struct ModelFileError: Error, CustomStringConvertible, Equatable {

@@ -230,6 +230,17 @@ final class FramePreprocessorTests: XCTestCase {
         }
     }
 
+    func testAreaFilterUsesOnlyTheTapsItNeeds() {
+        var f = AxisFilter()
+        f.build(start: 0, length: 1280, limit: 0..<1280, outputs: 256, filter: .area)
+        XCTAssertEqual(f.taps, 5)
+        XCTAssertTrue(f.weights.allSatisfy { $0 == 819 || $0 == 820 })
+        f.build(start: 0, length: 640, limit: 0..<640, outputs: 256, filter: .area)
+        XCTAssertEqual(f.taps, 3)
+        f.build(start: 0, length: 100, limit: 0..<100, outputs: 400, filter: .area)
+        XCTAssertEqual(f.taps, 2, "enlarging is bilinear")
+    }
+
     func testJPEGDimensionsRejectsGarbage() {
         XCTAssertNil(jpegDimensions(UnsafeRawBufferPointer(start: nil, count: 0)))
         let junk: [UInt8] = [0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF]

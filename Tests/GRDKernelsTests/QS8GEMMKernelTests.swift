@@ -4,6 +4,17 @@ import GRDKernelsDotprod
 
 /// Each micro-kernel against the scalar reference, bit for bit, on random and worst-case data.
 final class QS8GEMMKernelTests: XCTestCase {
+    /// The dot-loop module is compiled for the Cortex-A76 on arm64 hosts.
+    var dotLoopSupported: Bool {
+        #if arch(arm64)
+        let ok = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "").contains(" asimddp")
+        if !ok { print("skipping the dot-loop kernel: this CPU lacks dot-product instructions") }
+        return ok
+        #else
+        return true
+        #endif
+    }
+
     struct Rng { var s: UInt64; mutating func next() -> UInt64 { s = s &* 6364136223846793005 &+ 1442695040888963407; return s >> 33 } }
 
     func check(kc: Int, n: Int, rows: Int, worstCase: Bool, slope: Float, seed: UInt64) {
@@ -24,7 +35,7 @@ final class QS8GEMMKernelTests: XCTestCase {
             for k in 0..<kc { acc &+= Int32(a[row * kc + k]) * Int32(w[c * kc + k]) }
             want[row * n + c] = rq.requantize(acc, scale: scales[c], negativeSlope: slope)
         } }
-        for family in ["c16", "kc4"] {
+        for family in dotLoopSupported ? ["c16", "kc4"] : ["c16"] {
             let nr = family == "c16" ? 8 : 4
             let blockBytes = family == "c16" ? qs8PackedC16BlockBytes(kc: kc) : qs8PackedKCBlockBytes(kc: kc)
             let packed = UnsafeMutableRawPointer.allocate(byteCount: blockBytes * ((n + nr - 1) / nr), alignment: 16)

@@ -2,7 +2,7 @@ import Foundation
 @testable import GRDRuntime
 
 /// Writes small .grdnet files from Swift (the converter is Python), for loader, fuzz and
-/// per-op tests. Follows Sources/GRDRuntime/FORMAT.md.
+/// per-op tests. Follows Models/converter/FORMAT.md.
 struct TestModelBuilder {
     struct T { var h: Int, w: Int, c: Int, scale: Float, zp: Int32 }
     var height: Int, width: Int, channels: Int
