@@ -10,3 +10,4 @@ rm -f /tmp/frames.yuyv
 check "vivid: v4l2-ctl mmap stream of 10 frames" timeout 30 v4l2-ctl -d /dev/video0 --stream-mmap --stream-count=10 --stream-to=/tmp/frames.yuyv
 expect "vivid: 10 frames of 640x480 YUYV bytes" "$(stat -c %s /tmp/frames.yuyv 2>/dev/null)" $((10 * 640 * 480 * 2))
 check "vivid: has the disconnect control (simulated unplug)" sh -c "v4l2-ctl -d /dev/video0 -l | grep -q '^ *disconnect '"
+exit 0

@@ -32,3 +32,4 @@ simpull 5 pull-up
 expect "gpio-sim: sysfs pull-up seen by gpioget" "$(gpioget "$CHIP" 5)" 1
 simpull 5 pull-down
 expect "gpio-sim: sysfs pull-down seen by gpioget" "$(gpioget "$CHIP" 5)" 0
+exit 0

@@ -9,3 +9,4 @@ for sock in /run/grd-notify.sock @grd-notify-abstract; do
     wait $LP
     expect "sd_notify over $sock" "$(grep '^message:' /tmp/notify.log | tr '\n' ' ')" "message: READY=1|STATUS=inspecting 1 camera message: WATCHDOG=1 "
 done
+exit 0

@@ -49,3 +49,4 @@ expect "grdnet gpio reject-check: missing confirmation drives the alarm line" "$
 o="$("$G" gpio hold --chip /dev/gpiochip-missing --line 3 --seconds 1 2>&1)"
 case "$o" in *gpiochip-missing*) pass "grdnet gpio: a missing chip is named in the error";;
     *) failed "grdnet gpio: a missing chip is named in the error" "$o";; esac
+exit 0

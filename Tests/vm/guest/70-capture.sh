@@ -46,3 +46,4 @@ case "$d/$r" in ''/*|0/*|*/0|*/) failed "grdnet record across unplug: disconnect
     *) pass "grdnet record across unplug: disconnect and reconnect counted (disconnects=$d reconnects=$r)";; esac
 expect "grdnet record across unplug: all frames delivered" "$(counter /tmp/rec3.log delivered)" 60
 log "record across unplug: $(grep -E '^counters|camera lost|camera back' /tmp/rec3.log | head -4 | tr '\n' ' ')"
+exit 0

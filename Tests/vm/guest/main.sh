@@ -10,7 +10,9 @@ for t in "$GRD_VM_DIR"/guest/[0-9][0-9]-*.sh; do
     case " ${GRD_VM_ONLY:-$n} " in *" $n "*) ;; *) continue ;; esac
     echo "BEGIN $n" >>"$OUT/results.txt"
     start=$(cut -d' ' -f1 /proc/uptime)
-    timeout -k 5 "${GRD_VM_TEST_TIMEOUT:-240}" /bin/sh "$t" >"$OUT/$n.log" 2>&1
+    # A file may ask for more time with a "# vm-timeout: SECONDS" line.
+    limit="$(sed -n 's/^# vm-timeout: *\([0-9]*\).*/\1/p' "$t" | head -1)"
+    timeout -k 5 "${limit:-${GRD_VM_TEST_TIMEOUT:-240}}" /bin/sh "$t" >"$OUT/$n.log" 2>&1
     rc=$?
     cat "$OUT/$n.log"
     echo "END $n rc=$rc t=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.1f", b-a}')s" >>"$OUT/results.txt"
