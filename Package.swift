@@ -17,6 +17,14 @@ let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
 ]
 
+#if arch(arm64)
+let dotprodKernelSettings: [SwiftSetting] = kernelSettings + [
+    .unsafeFlags(["-target-cpu", "cortex-a76", "-Xllvm", "-force-vector-width=16"]),
+]
+#else
+let dotprodKernelSettings: [SwiftSetting] = kernelSettings
+#endif
+
 let package = Package(
     name: "grdnet-edge",
     products: [
@@ -27,6 +35,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // C libraries, through module maps and pkg-config. The headers also carry tiny static
@@ -46,13 +55,20 @@ let package = Package(
 
         // Stage modules.
         .target(name: "GRDKernels", swiftSettings: kernelSettings),
-        .target(name: "GRDRuntime", dependencies: ["GRDKernels"]),
+        // The dot-product kernels: a separate module because Swift has no per-function target
+        // attributes; on aarch64 hosts it is compiled for the Cortex-A76 (SDOT) and only called
+        // when the CPU reports ASIMDDP.
+        .target(name: "GRDKernelsDotprod", swiftSettings: dotprodKernelSettings),
+        .target(name: "GRDRuntime", dependencies: ["GRDKernels", "GRDKernelsDotprod"]),
         .target(name: "GRDImaging", dependencies: ["CJPEG", "CPNG"]),
         .target(name: "GRDCapture", dependencies: ["GRDImaging", "CV4L2"]),
         .target(name: "GRDRejectIO", dependencies: ["CGPIOD"]),
         .target(
             name: "GRDAgent",
-            dependencies: ["GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO"]),
+            dependencies: [
+                "GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO",
+                .product(name: "Yams", package: "Yams"),
+            ]),
 
         // Executables.
         .executableTarget(
@@ -69,12 +85,12 @@ let package = Package(
             ]),
 
         // Tests.
-        .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels"]),
+        .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels", "GRDKernelsDotprod"]),
         .testTarget(name: "GRDRuntimeTests", dependencies: ["GRDRuntime"]),
         .testTarget(name: "GRDImagingTests", dependencies: ["GRDImaging"]),
         .testTarget(name: "GRDCaptureTests", dependencies: ["GRDCapture"]),
         .testTarget(name: "GRDRejectIOTests", dependencies: ["GRDRejectIO"]),
-        .testTarget(name: "GRDAgentTests", dependencies: ["GRDAgent"]),
+        .testTarget(name: "GRDAgentTests", dependencies: ["GRDAgent", "GRDRejectIO", "GRDCapture"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -8,6 +8,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
+
+/* Timer slack of the calling thread (prctl is variadic: Swift cannot call it). The reject
+   scheduler cuts it from the default 50 us so its absolute-deadline sleeps end on time. */
+static inline int grd_set_timer_slack_ns(unsigned long ns) {
+    return prctl(PR_SET_TIMERSLACK, ns, 0UL, 0UL, 0UL);
+}
+
+/* A non-blocking, close-on-exec pipe (fcntl is variadic too): the input lines' wake-up. */
+#include <fcntl.h>
+#include <unistd.h>
+static inline int grd_wake_pipe(int fds[2]) {
+    if (pipe(fds) < 0) return -1;
+    for (int i = 0; i < 2; i++) {
+        if (fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK) < 0 ||
+            fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0) {
+            int e = errno; close(fds[0]); close(fds[1]); errno = e; return -1;
+        }
+    }
+    return 0;
+}
 
 enum { GRD_GPIO_BIAS_AS_IS = 0, GRD_GPIO_BIAS_DISABLED = 1, GRD_GPIO_BIAS_PULL_UP = 2,
        GRD_GPIO_BIAS_PULL_DOWN = 3 };
@@ -16,6 +37,33 @@ enum { GRD_GPIO_EDGE_NONE = 0, GRD_GPIO_EDGE_RISING = 1, GRD_GPIO_EDGE_FALLING =
        GRD_GPIO_EDGE_BOTH = 3 };
 
 typedef struct grd_gpio_line grd_gpio_line;
+
+/* What `grdnet gpio` shows about a chip and a line (gpioinfo's columns). Strings are cut to fit. */
+typedef struct {
+    char name[64];
+    char label[64];
+    unsigned int num_lines;
+} grd_gpio_chip_desc;
+
+typedef struct {
+    char name[64];      /* "" when unnamed */
+    char consumer[64];  /* "" when unused or unnamed consumer */
+    int used;
+    int output;         /* 1 output, 0 input */
+    int active_low;
+    int bias;           /* GRD_GPIO_BIAS_* (AS_IS = unknown) */
+    int drive;          /* GRD_GPIO_DRIVE_* */
+} grd_gpio_line_desc;
+
+static inline void grd_gpio_copy_string(char *dst, size_t size, const char *src) {
+    if (!src) src = "";
+    strncpy(dst, src, size - 1);
+    dst[size - 1] = 0;
+}
+
+/* A chip opened for information only (listing, line lookup); closed with grd_gpio_chip_close. */
+static inline struct gpiod_chip *grd_gpio_chip_open(const char *path) { return gpiod_chip_open(path); }
+static inline void grd_gpio_chip_close(struct gpiod_chip *chip) { if (chip) gpiod_chip_close(chip); }
 
 #ifdef GPIOD_LINE_BULK_MAX_LINES /* ------------------------------ libgpiod v1 */
 struct grd_gpio_line { struct gpiod_chip *chip; struct gpiod_line *line; };
@@ -79,6 +127,35 @@ static inline void grd_gpio_release(grd_gpio_line *h) {
     gpiod_line_release(h->line);
     gpiod_chip_close(h->chip);
     free(h);
+}
+static inline int grd_gpio_chip_describe(struct gpiod_chip *chip, grd_gpio_chip_desc *out) {
+    grd_gpio_copy_string(out->name, sizeof out->name, gpiod_chip_name(chip));
+    grd_gpio_copy_string(out->label, sizeof out->label, gpiod_chip_label(chip));
+    out->num_lines = gpiod_chip_num_lines(chip);
+    return 0;
+}
+static inline int grd_gpio_line_describe(struct gpiod_chip *chip, unsigned int offset, grd_gpio_line_desc *out) {
+    struct gpiod_line *line = gpiod_chip_get_line(chip, offset);
+    if (!line) return -1;
+    gpiod_line_update(line);
+    grd_gpio_copy_string(out->name, sizeof out->name, gpiod_line_name(line));
+    grd_gpio_copy_string(out->consumer, sizeof out->consumer, gpiod_line_consumer(line));
+    out->used = gpiod_line_is_used(line);
+    out->output = gpiod_line_direction(line) == GPIOD_LINE_DIRECTION_OUTPUT;
+    out->active_low = gpiod_line_active_state(line) == GPIOD_LINE_ACTIVE_STATE_LOW;
+    int b = gpiod_line_bias(line);
+    out->bias = b == GPIOD_LINE_BIAS_DISABLE ? GRD_GPIO_BIAS_DISABLED
+        : b == GPIOD_LINE_BIAS_PULL_UP ? GRD_GPIO_BIAS_PULL_UP
+        : b == GPIOD_LINE_BIAS_PULL_DOWN ? GRD_GPIO_BIAS_PULL_DOWN : GRD_GPIO_BIAS_AS_IS;
+    out->drive = gpiod_line_is_open_drain(line) ? GRD_GPIO_DRIVE_OPEN_DRAIN
+        : gpiod_line_is_open_source(line) ? GRD_GPIO_DRIVE_OPEN_SOURCE : GRD_GPIO_DRIVE_PUSH_PULL;
+    return 0;
+}
+/* The offset of the line called `name` on this chip, or -1 (errno ENOENT). */
+static inline int grd_gpio_find_line(struct gpiod_chip *chip, const char *name) {
+    struct gpiod_line *line = gpiod_chip_find_line(chip, name);
+    if (!line) { if (!errno) errno = ENOENT; return -1; }
+    return (int)gpiod_line_offset(line);
 }
 #else /* ------------------------------------------------------------- libgpiod v2 */
 struct grd_gpio_line {
@@ -164,5 +241,35 @@ static inline void grd_gpio_release(grd_gpio_line *h) {
     if (h->events) gpiod_edge_event_buffer_free(h->events);
     gpiod_chip_close(h->chip);
     free(h);
+}
+static inline int grd_gpio_chip_describe(struct gpiod_chip *chip, grd_gpio_chip_desc *out) {
+    struct gpiod_chip_info *info = gpiod_chip_get_info(chip);
+    if (!info) return -1;
+    grd_gpio_copy_string(out->name, sizeof out->name, gpiod_chip_info_get_name(info));
+    grd_gpio_copy_string(out->label, sizeof out->label, gpiod_chip_info_get_label(info));
+    out->num_lines = (unsigned int)gpiod_chip_info_get_num_lines(info);
+    gpiod_chip_info_free(info);
+    return 0;
+}
+static inline int grd_gpio_line_describe(struct gpiod_chip *chip, unsigned int offset, grd_gpio_line_desc *out) {
+    struct gpiod_line_info *info = gpiod_chip_get_line_info(chip, offset);
+    if (!info) return -1;
+    grd_gpio_copy_string(out->name, sizeof out->name, gpiod_line_info_get_name(info));
+    grd_gpio_copy_string(out->consumer, sizeof out->consumer, gpiod_line_info_get_consumer(info));
+    out->used = gpiod_line_info_is_used(info);
+    out->output = gpiod_line_info_get_direction(info) == GPIOD_LINE_DIRECTION_OUTPUT;
+    out->active_low = gpiod_line_info_is_active_low(info);
+    enum gpiod_line_bias b = gpiod_line_info_get_bias(info);
+    out->bias = b == GPIOD_LINE_BIAS_DISABLED ? GRD_GPIO_BIAS_DISABLED
+        : b == GPIOD_LINE_BIAS_PULL_UP ? GRD_GPIO_BIAS_PULL_UP
+        : b == GPIOD_LINE_BIAS_PULL_DOWN ? GRD_GPIO_BIAS_PULL_DOWN : GRD_GPIO_BIAS_AS_IS;
+    enum gpiod_line_drive d = gpiod_line_info_get_drive(info);
+    out->drive = d == GPIOD_LINE_DRIVE_OPEN_DRAIN ? GRD_GPIO_DRIVE_OPEN_DRAIN
+        : d == GPIOD_LINE_DRIVE_OPEN_SOURCE ? GRD_GPIO_DRIVE_OPEN_SOURCE : GRD_GPIO_DRIVE_PUSH_PULL;
+    gpiod_line_info_free(info);
+    return 0;
+}
+static inline int grd_gpio_find_line(struct gpiod_chip *chip, const char *name) {
+    return gpiod_chip_get_line_offset_from_name(chip, name);
 }
 #endif

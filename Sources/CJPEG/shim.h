@@ -51,13 +51,22 @@ static inline void grd_jpeg_decoder_destroy(grd_jpeg_decoder *d) {
 /* Reads the header of an in-memory JPEG and sets up the output (grey or RGB) at 1/scale_denom
    size (1, 2, 4 or 8). Returns 0 and fills the output size, or -1 with d->err.message set. */
 static inline int grd_jpeg_start(grd_jpeg_decoder *d, const unsigned char *data, size_t size,
-                                 int want_grey, int scale_denom,
+                                 int want_grey, int scale_denom, long max_pixels,
                                  int *out_width, int *out_height, int *out_components) {
     d->err.warnings = 0;
     d->err.message[0] = 0;
     if (setjmp(d->err.jump)) { jpeg_abort_decompress(&d->cinfo); return -1; }
+    /* libjpeg has no backing store: past this it fails cleanly instead of exhausting memory. */
+    d->cinfo.mem->max_memory_to_use = 512L * 1024 * 1024;
     jpeg_mem_src(&d->cinfo, data, (unsigned long)size);
     jpeg_read_header(&d->cinfo, TRUE);
+    /* A damaged header can claim 65535x65535; refuse before libjpeg allocates for it. */
+    if ((long)d->cinfo.image_width * (long)d->cinfo.image_height > max_pixels) {
+        snprintf(d->err.message, sizeof d->err.message, "implausible image size %ux%u",
+                 (unsigned)d->cinfo.image_width, (unsigned)d->cinfo.image_height);
+        jpeg_abort_decompress(&d->cinfo);
+        return -1;
+    }
     d->cinfo.out_color_space = want_grey ? JCS_GRAYSCALE : JCS_RGB;
     d->cinfo.scale_num = 1;
     d->cinfo.scale_denom = (unsigned int)scale_denom;
@@ -67,6 +76,11 @@ static inline int grd_jpeg_start(grd_jpeg_decoder *d, const unsigned char *data,
     *out_height = (int)d->cinfo.output_height;
     *out_components = d->cinfo.output_components;
     return 0;
+}
+
+/* Abandons a decode started with grd_jpeg_start (the decompressor stays reusable). */
+static inline void grd_jpeg_abort(grd_jpeg_decoder *d) {
+    jpeg_abort_decompress(&d->cinfo);
 }
 
 /* Decodes all rows into dst (row stride in bytes). Returns 0, or -1 with d->err.message set.

@@ -31,6 +31,21 @@ static const unsigned long GRD_VIDIOC_QUERYMENU = VIDIOC_QUERYMENU;
 static const unsigned long GRD_VIDIOC_G_INPUT = VIDIOC_G_INPUT;
 static const unsigned long GRD_VIDIOC_ENUMINPUT = VIDIOC_ENUMINPUT;
 
+/* Control ids are nested macro arithmetic, which the Swift importer does not evaluate. */
+static const uint32_t GRD_CID_BRIGHTNESS = V4L2_CID_BRIGHTNESS;
+static const uint32_t GRD_CID_AUTO_WHITE_BALANCE = V4L2_CID_AUTO_WHITE_BALANCE;
+static const uint32_t GRD_CID_WHITE_BALANCE_TEMPERATURE = V4L2_CID_WHITE_BALANCE_TEMPERATURE;
+static const uint32_t GRD_CID_EXPOSURE = V4L2_CID_EXPOSURE;
+static const uint32_t GRD_CID_AUTOGAIN = V4L2_CID_AUTOGAIN;
+static const uint32_t GRD_CID_GAIN = V4L2_CID_GAIN;
+static const uint32_t GRD_CID_POWER_LINE_FREQUENCY = V4L2_CID_POWER_LINE_FREQUENCY;
+static const uint32_t GRD_CID_EXPOSURE_AUTO = V4L2_CID_EXPOSURE_AUTO;
+static const uint32_t GRD_CID_EXPOSURE_ABSOLUTE = V4L2_CID_EXPOSURE_ABSOLUTE;
+static const uint32_t GRD_CID_EXPOSURE_AUTO_PRIORITY = V4L2_CID_EXPOSURE_AUTO_PRIORITY;
+static const uint32_t GRD_CID_FOCUS_ABSOLUTE = V4L2_CID_FOCUS_ABSOLUTE;
+static const uint32_t GRD_CID_FOCUS_AUTO = V4L2_CID_FOCUS_AUTO;
+static const uint32_t GRD_CTRL_FLAG_NEXT_CTRL = V4L2_CTRL_FLAG_NEXT_CTRL;
+
 static inline int grd_v4l2_ioctl(int fd, unsigned long request, void *arg) {
     return v4l2_ioctl(fd, request, arg);
 }

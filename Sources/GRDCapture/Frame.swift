@@ -12,9 +12,11 @@ public struct Frame: Sendable {
     public var bytes: [UInt8]
     /// Where the frame came from: a device path or a replayed file name.
     public var origin: String
+    /// Bytes per pixel row as the driver laid them out (YUYV/GREY); 0 = packed.
+    public var rowStride: Int
 
     public init(timestampNanoseconds: UInt64, sequence: UInt32, format: PixelFormat,
-                width: Int, height: Int, bytes: [UInt8], origin: String) {
+                width: Int, height: Int, bytes: [UInt8], origin: String, rowStride: Int = 0) {
         self.timestampNanoseconds = timestampNanoseconds
         self.sequence = sequence
         self.format = format
@@ -22,18 +24,63 @@ public struct Frame: Sendable {
         self.height = height
         self.bytes = bytes
         self.origin = origin
+        self.rowStride = rowStride
+    }
+
+    /// An empty frame whose byte buffer can hold `capacity` bytes: hand it to
+    /// `FrameSource.nextFrame(into:timeoutMilliseconds:)` and keep reusing it.
+    public static func reusable(capacity: Int) -> Frame {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(capacity)
+        return Frame(timestampNanoseconds: 0, sequence: 0, format: .grey, width: 0, height: 0, bytes: bytes, origin: "")
+    }
+
+    /// Replaces the bytes with `source`, reusing the buffer when its capacity suffices.
+    public mutating func setBytes(_ source: UnsafeRawBufferPointer) {
+        let n = source.count
+        if bytes.count > n {
+            bytes.removeLast(bytes.count - n)
+        } else if bytes.count < n {
+            bytes.append(contentsOf: repeatElement(0, count: n - bytes.count))
+        }
+        guard n > 0, let src = source.baseAddress else { return }
+        bytes.withUnsafeMutableBytes { dst in dst.baseAddress!.copyMemory(from: src, byteCount: n) }
     }
 }
 
 /// Counts kept by every source; nothing is dropped without being counted.
 public struct CaptureCounters: Equatable, Sendable {
+    /// Frames handed to the consumer.
     public var delivered: UInt64 = 0
-    /// Frames the driver numbered but we did not see (sequence gaps), or that we discarded to keep
-    /// the newest when processing fell behind.
+    /// Good frames taken from the device (delivered, or replaced before the consumer came).
+    public var captured: UInt64 = 0
+    /// All frames lost on the way: `sequenceGaps + discardedBehind + replacedUnread`.
     public var dropped: UInt64 = 0
+    /// Frames the driver numbered but we never saw (gaps in `sequence`).
+    public var sequenceGaps: UInt64 = 0
+    /// Older frames found queued behind a newer one and skipped to keep the newest.
+    public var discardedBehind: UInt64 = 0
+    /// Frames replaced in the mailbox before the consumer took them (processing slower than
+    /// the camera).
+    public var replacedUnread: UInt64 = 0
+    /// Buffers the driver flagged as damaged (V4L2_BUF_FLAG_ERROR) or that came back empty,
+    /// plus truncated JPEGs; all skipped.
     public var corrupt: UInt64 = 0
+    /// MJPEG frames without an end-of-image marker (cut short in transfer); part of `corrupt`.
+    public var truncatedJPEG: UInt64 = 0
+    /// Consumer waits that ended without a frame.
     public var timeouts: UInt64 = 0
+    /// The camera went silent for longer than the stall timeout; the stream was restarted.
+    public var stalls: UInt64 = 0
+    /// The driver stopped the stream with an error (POLLERR, or DQBUF/QBUF failing with the
+    /// device still present); the stream was restarted.
+    public var streamErrors: UInt64 = 0
+    /// The device vanished (unplugged: ENODEV, POLLERR/POLLHUP).
+    public var disconnects: UInt64 = 0
+    /// Successful re-opens after a disconnect or stall.
     public var reconnects: UInt64 = 0
+    /// Re-open attempts that failed (the device was still gone).
+    public var reopenFailures: UInt64 = 0
 
     public init() {}
 }
@@ -42,8 +89,19 @@ public struct CaptureCounters: Equatable, Sendable {
 public protocol FrameSource: AnyObject {
     var name: String { get }
     var counters: CaptureCounters { get }
-    /// Waits up to `timeoutMilliseconds` for the next frame; nil on timeout.
+    /// Waits up to `timeoutMilliseconds` for the next frame; nil on timeout (or end of replay).
     func nextFrame(timeoutMilliseconds: Int) throws -> Frame?
+    /// As `nextFrame(timeoutMilliseconds:)`, but fills `frame`, reusing its byte buffer (no
+    /// allocation per frame once the buffers have grown). Returns false on timeout.
+    func nextFrame(into frame: inout Frame, timeoutMilliseconds: Int) throws -> Bool
+}
+
+extension FrameSource {
+    public func nextFrame(into frame: inout Frame, timeoutMilliseconds: Int) throws -> Bool {
+        guard let next = try nextFrame(timeoutMilliseconds: timeoutMilliseconds) else { return false }
+        frame = next
+        return true
+    }
 }
 
 /// Counts sequence gaps between consecutive frames, with 32-bit wrap-around.

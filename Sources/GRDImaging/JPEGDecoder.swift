@@ -25,6 +25,9 @@ public enum JPEGError: Error, Equatable, CustomStringConvertible {
 /// 1280x720 MJPEG frame meant for a 256x256 model costs a fraction of a full decode.
 public final class JPEGDecoder {
     private let state: UnsafeMutablePointer<grd_jpeg_decoder>
+    /// Largest image accepted (full size, before DCT scaling), in pixels: 64 Mpixel by default, far
+    /// above any inspection camera, far below what would exhaust a Raspberry Pi's memory.
+    public var maxPixels = 8192 * 8192
 
     public init() {
         state = .allocate(capacity: 1)
@@ -72,10 +75,15 @@ public final class JPEGDecoder {
         }
         var w: Int32 = 0, h: Int32 = 0, comps: Int32 = 0
         let src = base.assumingMemoryBound(to: UInt8.self)
-        if grd_jpeg_start(state, src, data.count, grey ? 1 : 0, Int32(scaleDenominator), &w, &h, &comps) != 0 {
+        if grd_jpeg_start(state, src, data.count, grey ? 1 : 0, Int32(scaleDenominator), maxPixels, &w, &h, &comps) != 0 {
             throw JPEGError.corrupt(message())
         }
         let width = Int(w), height = Int(h), channels = Int(comps)
+        // A damaged header can claim 65535x65535: refuse before allocating gigabytes.
+        guard width > 0, height > 0, width * height <= maxPixels, channels == (grey ? 1 : 3) else {
+            grd_jpeg_abort(state)
+            throw JPEGError.corrupt("implausible image size \(width)x\(height)x\(channels) (limit \(maxPixels) pixels)")
+        }
         if image.width != width || image.height != height || image.channels != channels {
             image = Image(width: width, height: height, channels: channels)
         }
@@ -93,6 +101,9 @@ public final class JPEGDecoder {
         _ = try bytes.withUnsafeBytes { try decode($0, into: &image, grey: grey, scaleDenominator: scaleDenominator) }
         return image
     }
+
+    /// libjpeg's message for the first corrupt-data warning of the last decode ("" if none).
+    public var lastWarning: String { state.pointee.err.warnings > 0 ? message() : "" }
 
     private func message() -> String {
         withUnsafeBytes(of: &state.pointee.err.message) { raw in

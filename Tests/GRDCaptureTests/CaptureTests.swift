@@ -38,4 +38,20 @@ final class CaptureTests: XCTestCase {
         XCTAssertEqual(source.counters.delivered, 4)
         XCTAssertThrowsError(try FolderReplaySource(folder: dir.path + "/missing", framesPerSecond: 1))
     }
+
+    func testRealDeviceErrorsNameTheDeviceAndTheOperation() {
+        XCTAssertEqual(resolveVideoDevicePath("/dev/video3"), "/dev/video3")
+        XCTAssertEqual(resolveVideoDevicePath("no-such-camera-id"), "/dev/no-such-camera-id")
+        let missing = V4L2Device(settings: CameraSettings(device: "/dev/video-missing-\(getpid())"))
+        XCTAssertThrowsError(try missing.open()) {
+            XCTAssertTrue("\($0)".hasPrefix("/dev/video-missing-"), "\($0)")
+            XCTAssertTrue("\($0)".hasSuffix(": open failed: No such file or directory"), "\($0)")
+            XCTAssertTrue(($0 as? V4L2Error)?.deviceIsGone == true)
+        }
+        let notVideo = V4L2Device(settings: CameraSettings(device: "/dev/null"))
+        XCTAssertThrowsError(try notVideo.open()) {
+            XCTAssertEqual("\($0)", "/dev/null: VIDIOC_QUERYCAP (this is not a video device) failed: Inappropriate ioctl for device")
+        }
+        XCTAssertEqual(notVideo.fd, -1, "a failed open leaves nothing open")
+    }
 }

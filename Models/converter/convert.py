@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+"""ONNX -> .grdnet converter (ncnn style: a converter beside a lean runtime).
+
+Reads the fp32 ONNX inference graph exported by training (opset 17, NCHW, input "image"
+[1,C,H,W] normalised as (pixel/255 - mean)/std), maps it to NHWC, quantises it (per-output-
+channel symmetric int8 weights in [-127, 127], int32 biases with the input zero point folded in,
+per-tensor asymmetric int8 activations calibrated on good images: min-max against percentile,
+the one with the lower quantisation MSE wins per tensor), computes golden vectors with the
+numpy integer reference (grdnet_ref.py) and writes a .grdnet file (FORMAT.md).
+
+usage: convert.py MODEL.onnx OUT.grdnet --calibration good.npy --mean M --std S
+                  [--height H --width W] [--threshold T] [--roi roi.png|roi.npy] [--card card.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+import grdnet_format
+from grdnet_ref import (Graph, Tensor, Op, CONV, CONV_T, ADD, CONCAT, MAXPOOL, AVGPOOL, RESIZE2X,
+                        MAP_SIGMOID, MAP_SOFTMAX2, OP_NAMES, conv_out, forward_fp32, forward_int8,
+                        score, map_table, normalise, F32)
+
+CONVERTER_VERSION = "1.0"
+
+
+class ConversionError(Exception):
+    pass
+
+
+def _attrs(node):
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def import_onnx(path: str, height: int | None, width: int | None, mean, std) -> Graph:
+    """Builds the fp32 graph IR (NHWC, weights OHWI) with activations fused into producers."""
+    model = onnx.load(path)
+    gr = model.graph
+    inits = {i.name: numpy_helper.to_array(i) for i in gr.initializer}
+    for n in gr.node:
+        if n.op_type == "Constant":
+            inits[n.output[0]] = numpy_helper.to_array(_attrs(n)["value"])
+    real_inputs = [i for i in gr.input if i.name not in inits]
+    if len(real_inputs) != 1:
+        raise ConversionError(f"{path}: expected one graph input, found {[i.name for i in real_inputs]}")
+    inp = real_inputs[0]
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim]
+    if len(dims) != 4:
+        raise ConversionError(f"{path}: input '{inp.name}' must be [1, C, H, W], got {dims}")
+    c = dims[1]
+    h = height or dims[2]
+    w = width or dims[3]
+    if not (c in (1, 3) and h and w):
+        raise ConversionError(f"{path}: input geometry C={c} H={h} W={w} is not usable (give --height/--width for dynamic sizes)")
+    mean = list(mean) * (c if len(mean) == 1 else 1)
+    std = list(std) * (c if len(std) == 1 else 1)
+    g = Graph(height=h, width=w, channels=c, mean=[float(m) for m in mean], std=[float(s) for s in std])
+    g.tensors.append(Tensor(h, w, c))
+    name_to_t = {inp.name: 0}
+    consumers = {}
+    for n in gr.node:
+        for i in n.input:
+            consumers[i] = consumers.get(i, 0) + 1
+    for o in gr.output:
+        consumers[o.name] = consumers.get(o.name, 0) + 1
+    producer = {}  # tensor id -> op
+    softmax_of = {}
+
+    def new_tensor(hh, ww, cc):
+        g.tensors.append(Tensor(hh, ww, cc))
+        return len(g.tensors) - 1
+
+    def t_of(name, node):
+        if name not in name_to_t:
+            raise ConversionError(f"{path}: node {node.name or node.op_type} reads '{name}', which is not a supported tensor")
+        return name_to_t[name]
+
+    for n in gr.node:
+        op_type = n.op_type
+        a = _attrs(n)
+        label = f"node '{n.name or n.output[0]}' ({op_type})"
+        if op_type == "Constant":
+            continue
+        if op_type == "Identity":
+            name_to_t[n.output[0]] = t_of(n.input[0], n)
+            continue
+        if op_type in ("Conv", "ConvTranspose"):
+            x = t_of(n.input[0], n)
+            wt = inits.get(n.input[1])
+            if wt is None:
+                raise ConversionError(f"{label}: weights must be constant")
+            if a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1])):
+                raise ConversionError(f"{label}: groups and dilations other than 1 are not supported")
+            if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+                raise ConversionError(f"{label}: auto_pad is not supported (export explicit pads)")
+            if any(p != 0 for p in a.get("output_padding", [0, 0])):
+                raise ConversionError(f"{label}: output_padding is not supported")
+            kind = CONV if op_type == "Conv" else CONV_T
+            if kind == CONV:
+                w_ohwi = wt.transpose(0, 2, 3, 1)
+            else:
+                w_ohwi = wt.transpose(1, 2, 3, 0)
+            cout, kh, kw, cin = w_ohwi.shape
+            b = inits[n.input[2]] if len(n.input) > 2 and n.input[2] else np.zeros(cout, np.float32)
+            pads = a.get("pads", [0, 0, 0, 0])
+            strides = a.get("strides", [1, 1])
+            op = Op(kind, [x], -1, kh=kh, kw=kw, sy=strides[0], sx=strides[1],
+                    pads=(pads[0], pads[1], pads[2], pads[3]), w=w_ohwi.astype(F32), b=b.astype(F32))
+            ti = g.tensors[x]
+            if ti.c != cin:
+                raise ConversionError(f"{label}: input has {ti.c} channels, weights expect {cin}")
+            oh, ow = conv_out(ti.h, ti.w, op)
+            op.output = new_tensor(oh, ow, cout)
+        elif op_type in ("Relu", "LeakyRelu"):
+            x = t_of(n.input[0], n)
+            p = producer.get(x)
+            slope = 0.0 if op_type == "Relu" else float(a.get("alpha", 0.01))
+            if p is None or p.kind not in (CONV, CONV_T, ADD) or p.slope != 1.0 or consumers.get(n.input[0], 0) != 1:
+                raise ConversionError(f"{label}: an activation must directly follow a Conv, ConvTranspose or Add with no other consumer")
+            p.slope = slope
+            name_to_t[n.output[0]] = x
+            continue
+        elif op_type == "Add":
+            xa, xb = t_of(n.input[0], n), t_of(n.input[1], n)
+            ta, tb = g.tensors[xa], g.tensors[xb]
+            if (ta.h, ta.w, ta.c) != (tb.h, tb.w, tb.c):
+                raise ConversionError(f"{label}: broadcasting Add is not supported")
+            op = Op(ADD, [xa, xb], new_tensor(ta.h, ta.w, ta.c))
+        elif op_type == "Concat":
+            if a.get("axis") not in (1, -3):
+                raise ConversionError(f"{label}: only channel concatenation (axis 1) is supported")
+            xs = [t_of(i, n) for i in n.input]
+            t0 = g.tensors[xs[0]]
+            op = Op(CONCAT, xs, new_tensor(t0.h, t0.w, sum(g.tensors[i].c for i in xs)))
+        elif op_type in ("MaxPool", "AveragePool"):
+            x = t_of(n.input[0], n)
+            k = a.get("kernel_shape")
+            s = a.get("strides", k)
+            if k[0] != k[1] or s[0] != s[1] or any(a.get("pads", [0, 0, 0, 0])) or a.get("ceil_mode", 0):
+                raise ConversionError(f"{label}: only square, unpadded, floor-mode pooling is supported")
+            ti = g.tensors[x]
+            op = Op(MAXPOOL if op_type == "MaxPool" else AVGPOOL, [x], -1, pool_k=k[0], pool_s=s[0])
+            op.output = new_tensor((ti.h - k[0]) // s[0] + 1, (ti.w - k[0]) // s[0] + 1, ti.c)
+        elif op_type in ("Resize", "Upsample"):
+            x = t_of(n.input[0], n)
+            mode = a.get("mode", b"nearest")
+            mode = mode.decode() if isinstance(mode, bytes) else mode
+            scales = None
+            for cand in n.input[1:]:
+                if cand in inits and inits[cand].size == 4 and inits[cand].dtype.kind == "f":
+                    scales = inits[cand]
+            ti = g.tensors[x]
+            if scales is None and len(n.input) > 3 and n.input[3] in inits:
+                sz = inits[n.input[3]]
+                scales = sz / np.array([1, ti.c, ti.h, ti.w])
+            if mode != "nearest" or scales is None or not np.allclose(scales, [1, 1, 2, 2]):
+                raise ConversionError(f"{label}: only nearest-neighbour x2 resizing is supported")
+            op = Op(RESIZE2X, [x], new_tensor(ti.h * 2, ti.w * 2, ti.c))
+        elif op_type == "Sigmoid":
+            x = t_of(n.input[0], n)
+            if g.tensors[x].c != 1:
+                raise ConversionError(f"{label}: the sigmoid anomaly map must have 1 channel")
+            op = Op(MAP_SIGMOID, [x], -1)
+            name_to_t[n.output[0]] = -1
+        elif op_type == "Softmax":
+            x = t_of(n.input[0], n)
+            if a.get("axis", 1) not in (1, -3) or g.tensors[x].c != 2:
+                raise ConversionError(f"{label}: only a 2-channel softmax over axis 1 is supported")
+            op = Op(MAP_SOFTMAX2, [x], -1)
+            name_to_t[n.output[0]] = -1
+        elif op_type in ("Slice", "Gather"):
+            if name_to_t.get(n.input[0]) != -1:
+                raise ConversionError(f"{label}: Slice/Gather is only supported on the softmax output")
+            name_to_t[n.output[0]] = -1
+            continue
+        else:
+            raise ConversionError(f"{label}: operator {op_type} is not supported by grdnet-edge")
+        if op.output >= 0:
+            name_to_t[n.output[0]] = op.output
+            producer[op.output] = op
+        g.ops.append(op)
+    maps = [o for o in g.ops if o.kind in (MAP_SIGMOID, MAP_SOFTMAX2)]
+    if len(maps) > 1 or (maps and g.ops[-1] is not maps[0]):
+        raise ConversionError(f"{path}: the graph must end in exactly one Sigmoid or Softmax anomaly map")
+    return g
+
+
+def _choose_range(samples: np.ndarray):
+    """min-max vs 99.99th percentile: keep the range with the lower quantise-dequantise MSE."""
+    flat = samples.ravel().astype(np.float64)
+    best = None
+    cands = [("minmax", flat.min(), flat.max()),
+             ("percentile", np.percentile(flat, 0.01), np.percentile(flat, 99.99))]
+    for name, lo, hi in cands:
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+        if hi - lo < 1e-8:
+            hi = lo + 1e-8
+        s, zp = _qparams(lo, hi)
+        q = np.clip(np.rint(flat / s) + zp, -128, 127)
+        mse = float(np.mean(((q - zp) * s - flat) ** 2))
+        if best is None or mse < best[0]:
+            best = (mse, name, s, zp)
+    return best[1], best[2], best[3]
+
+
+def _qparams(lo, hi):
+    s = float(F32((hi - lo) / 255.0))
+    zp = int(np.clip(np.rint(-128 - lo / s), -128, 127))
+    return s, zp
+
+
+def quantise(g: Graph, calibration: list[np.ndarray]) -> dict:
+    """calibration: list of normalised float32 HWC images. Fills tensor quantisation, int8
+    weights, biases, scales and map tables. Returns a per-tensor report."""
+    collected = [[] for _ in g.tensors]
+    for x in calibration:
+        vals, _ = forward_fp32(g, x)
+        for i, v in enumerate(vals):
+            if v is not None:
+                collected[i].append(v.ravel()[:: max(1, v.size // 200000)])
+    report = {}
+    # input: the exact range of the normalisation
+    lo = min((0.0 - m) / s for m, s in zip(g.mean, g.std))
+    hi = max((1.0 - m) / s for m, s in zip(g.mean, g.std))
+    g.tensors[0].scale, g.tensors[0].zp = _qparams(min(lo, 0.0), max(hi, 0.0))
+    report[0] = "input-range"
+    for op in g.ops:
+        if op.output < 0:
+            continue
+        if op.kind in (MAXPOOL, RESIZE2X):
+            continue  # set below from the input
+        name, s, zp = _choose_range(np.concatenate(collected[op.output]))
+        g.tensors[op.output].scale, g.tensors[op.output].zp = s, zp
+        report[op.output] = name
+    # pooling/resizing keep their input's quantisation (processed in order)
+    for op in g.ops:
+        if op.kind in (MAXPOOL, RESIZE2X):
+            src = g.tensors[op.inputs[0]]
+            g.tensors[op.output].scale, g.tensors[op.output].zp = src.scale, src.zp
+            report[op.output] = "inherited"
+    for op in g.ops:
+        if op.kind in (CONV, CONV_T):
+            tin, tout = g.tensors[op.inputs[0]], g.tensors[op.output]
+            amax = np.abs(op.w.reshape(op.w.shape[0], -1)).max(axis=1).astype(np.float64)
+            sw = np.where(amax > 0, amax / 127.0, 1.0)
+            qw = np.clip(np.rint(op.w / sw[:, None, None, None]), -127, 127).astype(np.int8)
+            sb = F32(tin.scale) * sw.astype(F32)
+            qb = np.rint(op.b.astype(np.float64) / sb.astype(np.float64)).astype(np.int64)
+            if op.kind == CONV:
+                qb = qb - tin.zp * qw.reshape(qw.shape[0], -1).astype(np.int64).sum(1)
+            if np.any(np.abs(qb) >= 2**31):
+                raise ConversionError(f"{OP_NAMES[op.kind]} bias does not fit int32 after quantisation")
+            op.qw, op.qb = qw, qb.astype(np.int32)
+            op.qs = (F32(tin.scale) * sw.astype(F32) / F32(tout.scale)).astype(F32)
+        elif op.kind in (MAP_SIGMOID, MAP_SOFTMAX2):
+            t = g.tensors[op.inputs[0]]
+            op.table = map_table(op.kind, t.scale, t.zp)
+    tab = []
+    from grdnet_ref import input_float_table
+    ft = input_float_table(g)
+    t0 = g.tensors[0]
+    for c in range(g.channels):
+        q = np.clip(np.rint((ft[c] / F32(t0.scale)).astype(F32)) + t0.zp, -128, 127)
+        tab.append(q.astype(np.int8))
+    g.input_table = np.concatenate(tab)
+    return report
+
+
+def golden_vectors(g: Graph, pixel_images: list[np.ndarray]):
+    out = []
+    for px in pixel_images:
+        vals, heat = forward_int8(g, px)
+        fvals, fheat = forward_fp32(g, normalise(g, px))
+        s = score(heat, g.roi) if heat is not None else F32(float("nan"))
+        fs = score(fheat, g.roi) if fheat is not None else F32(float("nan"))
+        out.append((px, vals[g.output_tensor].ravel(), F32(s), F32(fs)))
+    return out
+
+
+def to_pixels(g: Graph, normalised_nchw: np.ndarray) -> np.ndarray:
+    x = normalised_nchw.transpose(1, 2, 0).astype(np.float64)
+    px = (x * np.array(g.std) + np.array(g.mean)) * 255.0
+    return np.clip(np.rint(px), 0, 255).astype(np.uint8)
+
+
+def load_calibration(g: Graph, path_or_array) -> tuple[list, list]:
+    """Accepts float32 [N,C,H,W] normalised images or uint8 [N,H,W,C] pixels.
+    Returns (normalised HWC float32 list, uint8 HWC pixel list)."""
+    arr = np.load(path_or_array) if isinstance(path_or_array, str) else path_or_array
+    if arr.dtype == np.uint8:
+        if arr.ndim != 4 or arr.shape[1:] != (g.height, g.width, g.channels):
+            raise ConversionError(f"calibration pixels must be [N,{g.height},{g.width},{g.channels}] uint8, got {arr.shape}")
+        px = list(arr)
+    else:
+        if arr.ndim != 4 or arr.shape[1:] != (g.channels, g.height, g.width):
+            raise ConversionError(f"calibration images must be [N,{g.channels},{g.height},{g.width}] float, got {arr.shape}")
+        px = [to_pixels(g, a) for a in arr]
+    return [normalise(g, p) for p in px], px
+
+
+def convert(onnx_path: str, out_path: str, calibration, mean, std, height=None, width=None,
+            threshold=None, roi=None, card=None, golden_count=2, seed=0):
+    g = import_onnx(onnx_path, height, width, mean, std)
+    g.threshold = threshold
+    if roi is not None:
+        g.roi = (np.asarray(roi) != 0).astype(np.uint8)
+        if g.roi.shape != (g.height, g.width):
+            raise ConversionError(f"ROI mask is {g.roi.shape}, the model input is {(g.height, g.width)}")
+    norm, px = load_calibration(g, calibration)
+    report = quantise(g, norm)
+    rng = np.random.default_rng(seed)
+    gold_px = px[:max(0, golden_count - 1)] + [rng.integers(0, 256, (g.height, g.width, g.channels), dtype=np.uint8)]
+    golden = golden_vectors(g, gold_px)
+    meta = {
+        "format": "grdnet", "format_version": grdnet_format.VERSION, "converter_version": CONVERTER_VERSION,
+        "source": onnx_path.split("/")[-1],
+        "input": {"height": g.height, "width": g.width, "channels": g.channels},
+        "normalisation": {"mean": g.mean, "std": g.std, "formula": "(pixel/255 - mean)/std"},
+        "default_threshold": threshold, "multiply_accumulates": g.macs(),
+        "calibration": {"images": len(norm), "method": "per tensor: min-max or 99.99 percentile, lower MSE wins",
+                        "choices": {k: sum(1 for v in report.values() if v == k) for k in set(report.values())}},
+        "model_card": card or {},
+    }
+    data = grdnet_format.write_model(out_path, g, meta, golden)
+    return g, data
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("onnx")
+    ap.add_argument("output")
+    ap.add_argument("--calibration", required=True, help=".npy of good images ([N,C,H,W] normalised float, or [N,H,W,C] uint8)")
+    ap.add_argument("--mean", type=float, nargs="+", required=True)
+    ap.add_argument("--std", type=float, nargs="+", required=True)
+    ap.add_argument("--height", type=int)
+    ap.add_argument("--width", type=int)
+    ap.add_argument("--threshold", type=float)
+    ap.add_argument("--roi", help="ROI mask .npy (H x W, 0 = ignore)")
+    ap.add_argument("--card", help="model card facts (JSON file) stored in the metadata")
+    args = ap.parse_args(argv)
+    try:
+        roi = np.load(args.roi) if args.roi else None
+        card = json.load(open(args.card)) if args.card else None
+        g, data = convert(args.onnx, args.output, args.calibration, args.mean, args.std, args.height, args.width,
+                          args.threshold, roi, card)
+    except (ConversionError, OSError, ValueError) as e:
+        print(f"convert: error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output}: {len(data)} bytes, {len(g.ops)} ops, {g.macs() / 1e9:.3f} GMAC at {g.width}x{g.height}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

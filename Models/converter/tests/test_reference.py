@@ -1,0 +1,111 @@
+"""The numpy reference and the file writer on their own (no Swift needed)."""
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import convert
+import grdnet_format
+import grdnet_ref as ref
+from conftest import export_module, calibration_pixels
+
+
+def naive_conv_int8(x, qw, qb, zp_in, sy, sx, pads):
+    """Loop-by-loop int8 convolution: an independent check of the vectorised reference."""
+    h, w, c = x.shape
+    o, kh, kw, _ = qw.shape
+    t, l, b, r = pads
+    oh, ow = (h + t + b - kh) // sy + 1, (w + l + r - kw) // sx + 1
+    acc = np.zeros((oh, ow, o), np.int64)
+    for oy in range(oh):
+        for ox in range(ow):
+            for co in range(o):
+                s = int(qb[co])
+                for ky in range(kh):
+                    for kx in range(kw):
+                        iy, ix = oy * sy - t + ky, ox * sx - l + kx
+                        v = x[iy, ix].astype(np.int64) if 0 <= iy < h and 0 <= ix < w else np.full(c, zp_in, np.int64)
+                        s += int(np.dot(v, qw[co, ky, kx].astype(np.int64)))
+                acc[oy, ox, co] = s
+    return acc
+
+
+def small_graph(tmp_path, module, h=9, w=11, c=1):
+    export_module(module, tmp_path / "m.onnx", h, w, c)
+    g, data = convert.convert(str(tmp_path / "m.onnx"), str(tmp_path / "m.grdnet"), calibration_pixels(h, w, c), [0.5], [0.25])
+    return g, data
+
+
+@pytest.mark.parametrize("k,s,p", [(3, 1, 1), (4, 2, 1), (1, 1, 0), (3, 2, 1)])
+def test_int8_conv_reference_matches_naive_loops(tmp_path, k, s, p):
+    torch.manual_seed(k * 10 + s)
+    g, _ = small_graph(tmp_path, nn.Sequential(nn.Conv2d(1, 5, k, s, p), nn.LeakyReLU(0.2)))
+    op = g.ops[0]
+    px = calibration_pixels(9, 11, seed=7)[0]
+    x = ref.quantize_input(g, px)
+    acc = naive_conv_int8(x, op.qw, op.qb, g.tensors[0].zp, op.sy, op.sx, op.pads)
+    want = ref.requant(acc, op.qs, g.tensors[op.output].zp, op.slope)
+    vals, _ = ref.forward_int8(g, px)
+    assert np.array_equal(vals[op.output], want)
+
+
+def test_quantisation_rules(tmp_path):
+    torch.manual_seed(0)
+    g, _ = small_graph(tmp_path, nn.Sequential(nn.Conv2d(1, 8, 3, 1, 1), nn.ReLU(), nn.Conv2d(8, 4, 3, 1, 1)))
+    for op in g.ops:
+        assert op.qw.min() >= -127 and op.qw.max() <= 127
+        # per output channel the largest weight uses the full range
+        assert np.all(np.abs(op.qw.reshape(op.qw.shape[0], -1)).max(1) == 127)
+        tin = g.tensors[op.inputs[0]]
+        # bias folding: qb = round(b / (s_in s_w)) - zp_in * sum(qw)
+        sw = np.abs(op.w.reshape(op.w.shape[0], -1)).max(1) / 127.0
+        raw = np.rint(op.b / (np.float32(tin.scale) * sw.astype(np.float32)))
+        assert np.array_equal(op.qb, (raw - tin.zp * op.qw.reshape(op.qw.shape[0], -1).sum(1)).astype(np.int32))
+    for t in g.tensors:
+        assert -128 <= t.zp <= 127 and t.scale > 0
+
+
+def test_int8_close_to_fp32(tmp_path):
+    torch.manual_seed(1)
+    from edge_net import GRDNetEdge
+    export_module(GRDNetEdge(), tmp_path / "e.onnx", 32, 32)
+    cal = calibration_pixels(32, 32, n=4, seed=3)
+    g, _ = convert.convert(str(tmp_path / "e.onnx"), str(tmp_path / "e.grdnet"), cal, [0.5], [0.25])
+    _, h8 = ref.forward_int8(g, cal[0])
+    _, hf = ref.forward_fp32(g, ref.normalise(g, cal[0]))
+    assert np.abs(h8 - hf).max() < 0.1
+
+
+def test_score_is_max_of_box_mean_inside_roi():
+    heat = np.zeros((40, 50), np.float32)
+    heat[20, 25] = 1.0
+    s = ref.score(heat, None)
+    assert s == np.float32(65535 / (441 * 65535))
+    roi = np.zeros((40, 50), np.uint8)
+    roi[:5, :5] = 1  # far from the spot: the box mean there is 0
+    assert ref.score(heat, roi) == 0
+    heat[:] = 1.0
+    assert ref.score(heat, None) == np.float32(1.0)  # interior windows are full
+
+
+def test_file_sections_have_checksums(tmp_path):
+    torch.manual_seed(2)
+    _, data = small_graph(tmp_path, nn.Sequential(nn.Conv2d(1, 4, 3, 1, 1)))
+    secs = grdnet_format.read_sections(data)
+    assert set(secs) >= {grdnet_format.SEC_META, grdnet_format.SEC_GRAPH, grdnet_format.SEC_WEIGHTS, grdnet_format.SEC_GOLDEN}
+    bad = bytearray(data)
+    bad[-3] ^= 0x40
+    with pytest.raises(AssertionError):
+        grdnet_format.read_sections(bytes(bad))
+
+
+def test_unsupported_operator_is_named(tmp_path):
+    class M(nn.Module):
+        def forward(self, x):
+            return torch.tanh(x)
+    export_module(M(), tmp_path / "t.onnx", 8, 8)
+    with pytest.raises(convert.ConversionError, match="Tanh"):
+        convert.convert(str(tmp_path / "t.onnx"), str(tmp_path / "t.grdnet"), calibration_pixels(8, 8), [0.5], [0.25])

@@ -1,0 +1,142 @@
+"""The Swift engine against the numpy reference (bit for bit, int8) and against ONNX Runtime and
+PyTorch (fp32, 1e-4), through the grdnet CLI: `grdnet model selftest` runs the golden vectors the
+converter computed with grdnet_ref.py; `grdnet model infer` dumps tensors."""
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+import convert
+import grdnet_ref as ref
+from conftest import export_module, calibration_pixels, run_cli
+from edge_net import GRDNetEdge
+
+FAMILIES = ["scalar", "a72-c16-halves", "a76-dotloop"]
+
+
+def selftest(binary, *args):
+    """Runs `grdnet model selftest`; a kernel family this CPU cannot run counts as passed
+    (it is refused with a clear message, checked here)."""
+    r = run_cli(binary, "model", "selftest", *args)
+    if r.returncode != 0 and "is not supported on this CPU" in r.stderr:
+        print(f"skipped on this CPU: {args}")
+        return 0, r.stderr
+    return r.returncode, r.stderr
+
+
+class Two(nn.Module):
+    """Two branches from the input so that Add / Concat get differently quantised operands."""
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        self.a = nn.Sequential(nn.Conv2d(1, 8, 3, 1, 1), nn.LeakyReLU(0.2))
+        self.b = nn.Conv2d(1, 8, 1)
+
+    def forward(self, x):
+        a, b = self.a(x), self.b(x)
+        return torch.relu(a + b) if self.kind == "add" else torch.cat([a, b], 1)
+
+
+OPS = {
+    "conv3x3s1p1": lambda: nn.Sequential(nn.Conv2d(1, 24, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(24, 20, 3, 1, 1)),
+    "conv4x4s2p1": lambda: nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1), nn.ReLU(), nn.Conv2d(16, 33, 4, 2, 1)),
+    "conv1x1": lambda: nn.Sequential(nn.Conv2d(1, 32, 3, 1, 1), nn.ReLU(), nn.Conv2d(32, 7, 1)),
+    "conv3x3s2p0": lambda: nn.Sequential(nn.Conv2d(1, 9, 3, 2, 0)),
+    "convtranspose_k4s2p1": lambda: nn.Sequential(nn.Conv2d(1, 6, 3, 1, 1), nn.ConvTranspose2d(6, 5, 4, 2, 1), nn.LeakyReLU(0.2)),
+    "convtranspose_k2s2": lambda: nn.Sequential(nn.ConvTranspose2d(1, 4, 2, 2)),
+    "add": lambda: Two("add"),
+    "concat": lambda: Two("concat"),
+    "maxpool": lambda: nn.Sequential(nn.Conv2d(1, 8, 3, 1, 1), nn.MaxPool2d(2)),
+    "avgpool": lambda: nn.Sequential(nn.Conv2d(1, 8, 3, 1, 1), nn.AvgPool2d(2)),
+    "resize": lambda: nn.Sequential(nn.Conv2d(1, 8, 3, 1, 1), nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(8, 8, 3, 1, 1)),
+}
+
+
+def build(tmp_path, module, h, w, c=1, name="m", roi=None, seed=0):
+    export_module(module, tmp_path / f"{name}.onnx", h, w, c)
+    g, data = convert.convert(str(tmp_path / f"{name}.onnx"), str(tmp_path / f"{name}.grdnet"),
+                              calibration_pixels(h, w, c, seed=seed), [0.45], [0.22], roi=roi, threshold=0.5)
+    return g, str(tmp_path / f"{name}.grdnet")
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_each_op_bit_exact(tmp_path, grdnet_bin, op):
+    torch.manual_seed(hash(op) % 1000)
+    g, path = build(tmp_path, OPS[op](), 10, 14)
+    for fam in FAMILIES:
+        for threads in ("1", "2"):
+            rc, err = selftest(grdnet_bin, "--model", path, "--kernels", fam, "--threads", threads)
+            assert rc == 0, f"{op} {fam} x{threads}: {err}"
+
+
+@pytest.mark.parametrize("variant", ["sigmoid", "softmax", "transposed"])
+def test_whole_graph_bit_exact_and_score(tmp_path, grdnet_bin, variant):
+    torch.manual_seed(5)
+    net = GRDNetEdge(softmax=variant == "softmax", transposed=variant == "transposed")
+    roi = np.zeros((48, 48), np.uint8)
+    roi[4:44, 8:40] = 1
+    g, path = build(tmp_path, net, 48, 48, roi=roi)
+    for fam in FAMILIES:
+        rc, err = selftest(grdnet_bin, "--model", path, "--kernels", fam, "--threads", "2")
+        assert rc == 0, f"{variant} {fam}: {err}"
+    # the score the CLI prints equals the reference's
+    px = calibration_pixels(48, 48, seed=9)[0]
+    (tmp_path / "in.raw").write_bytes(px.tobytes())
+    r = run_cli(grdnet_bin, "model", "infer", "--model", path, "--input", str(tmp_path / "in.raw"),
+                "--dump-output", str(tmp_path / "out.bin"))
+    assert r.returncode == 0, r.stderr
+    vals, heat = ref.forward_int8(g, px)
+    assert np.array_equal(np.fromfile(tmp_path / "out.bin", np.int8), vals[g.output_tensor].ravel())
+    assert len(np.unique(vals[g.output_tensor])) > 5  # not a saturated, trivial output
+    assert float(r.stdout.split()[1]) == pytest.approx(float(ref.score(heat, g.roi)), rel=1e-7)
+
+
+def test_selftest_detects_a_wrong_golden_vector(tmp_path, grdnet_bin):
+    torch.manual_seed(3)
+    g, path = build(tmp_path, OPS["conv3x3s1p1"](), 10, 14)
+    data = bytearray(open(path, "rb").read())
+    # rebuild with one expected output value changed (valid CRCs: written by the writer)
+    import grdnet_format
+    gold = convert.golden_vectors(g, [calibration_pixels(10, 14, seed=4)[0]])
+    px, out, s, fs = gold[0]
+    out = out.copy()
+    out[5] = np.int8(int(out[5]) + 1 if out[5] < 127 else 126)
+    grdnet_format.write_model(path, g, {"test": True}, [(px, out, s, fs)])
+    r = run_cli(grdnet_bin, "model", "selftest", "--model", path)
+    assert r.returncode == 1 and "element 5" in r.stderr, r.stderr
+
+
+def test_fp32_matches_onnxruntime_and_pytorch(tmp_path, grdnet_bin):
+    torch.manual_seed(11)
+    net = GRDNetEdge()
+    g, path = build(tmp_path, net, 64, 64)
+    px = calibration_pixels(64, 64, seed=12)[0]
+    (tmp_path / "in.raw").write_bytes(px.tobytes())
+    r = run_cli(grdnet_bin, "model", "infer", "--model", path, "--input", str(tmp_path / "in.raw"),
+                "--precision", "fp32", "--threads", "2", "--dump-heatmap", str(tmp_path / "heat.bin"))
+    assert r.returncode == 0, r.stderr
+    heat = np.fromfile(tmp_path / "heat.bin", np.float32).reshape(64, 64)
+    x = ref.normalise(g, px).transpose(2, 0, 1)[None].astype(np.float32)
+    ort_out = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"image": x})[0][0, 0]
+    with torch.no_grad():
+        pt_out = net(torch.from_numpy(x))[0, 0].numpy()
+    assert np.abs(heat - ort_out).max() <= 1e-4
+    assert np.abs(heat - pt_out).max() <= 1e-4
+    assert heat.std() > 1e-3  # a real map, not a constant
+
+
+def test_rejects_corrupt_files_with_named_problem(tmp_path, grdnet_bin):
+    torch.manual_seed(4)
+    g, path = build(tmp_path, OPS["conv1x1"](), 10, 14)
+    data = open(path, "rb").read()
+    cases = {
+        "trunc": (data[:len(data) // 2], "bytes"),
+        "magic": (b"XXXXXXXX" + data[8:], "not a .grdnet model"),
+        "crc": (data[:-1] + bytes([data[-1] ^ 1]), "checksum mismatch"),
+    }
+    for name, (blob, words) in cases.items():
+        p = tmp_path / f"{name}.grdnet"
+        p.write_bytes(blob)
+        r = run_cli(grdnet_bin, "model", "info", "--model", str(p))
+        assert r.returncode != 0 and words in r.stderr and str(p) in r.stderr, (name, r.stderr)

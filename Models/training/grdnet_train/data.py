@@ -1,0 +1,192 @@
+"""Data sets: a folder of good images or the MVTec AD layout, ROI masks, deterministic splits."""
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from . import perlin, textures
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def list_images(folder: str) -> list[str]:
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"image folder {folder!r} does not exist")
+    files = sorted(p for p in glob.glob(os.path.join(folder, "*")) if p.lower().endswith(IMAGE_EXTS))
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder!r}")
+    return files
+
+
+def good_folder(root: str) -> str:
+    """`root` itself if it holds images, else the MVTec layout's root/train/good."""
+    mv = os.path.join(root, "train", "good")
+    return mv if os.path.isdir(mv) else root
+
+
+def split_train_val(files: list[str], val_fraction: float) -> tuple[list[str], list[str]]:
+    """Deterministic split by a hash of the file name (stable when files are added or removed)."""
+    def h(p: str) -> float:
+        return int(hashlib.sha1(os.path.basename(p).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    val = [p for p in files if h(p) < val_fraction]
+    train = [p for p in files if h(p) >= val_fraction]
+    return train, val
+
+
+def load_image(path: str, size: int, channels: int) -> np.ndarray:
+    """HxWxC uint8 at size x size (aspect ratio not kept: the camera frame is squashed the same
+    way by the box's preprocessor)."""
+    try:
+        im = Image.open(path)
+        im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+    except OSError as e:
+        raise OSError(f"cannot read image {path!r}: {e}") from e
+    a = np.asarray(im, np.uint8)
+    return a[..., None] if a.ndim == 2 else a
+
+
+def load_mask(path: str, size: int) -> np.ndarray:
+    """HxW float32 {0,1} (nonzero = 1) at size x size, nearest-neighbour resampled."""
+    im = Image.open(path).convert("L").resize((size, size), Image.NEAREST)
+    return (np.asarray(im) > 127).astype(np.float32)
+
+
+class ROISource:
+    """Optional ROI: None (everything), one mask file per product, or a folder of per-image masks
+    named like the image (same stem, any image extension; a missing per-image mask = everything)."""
+
+    def __init__(self, path: str | None, size: int):
+        self.path, self.size = path, size
+        self.single = load_mask(path, size) if path and os.path.isfile(path) else None
+        if path and self.single is None and not os.path.isdir(path):
+            raise FileNotFoundError(f"ROI {path!r} is neither a mask file nor a folder of masks")
+
+    def for_image(self, image_path: str) -> np.ndarray:
+        if self.single is not None:
+            return self.single
+        if self.path:
+            stem = os.path.splitext(os.path.basename(image_path))[0]
+            for ext in IMAGE_EXTS:
+                p = os.path.join(self.path, stem + ext)
+                if os.path.isfile(p):
+                    return load_mask(p, self.size)
+        return np.ones((self.size, self.size), np.float32)
+
+
+def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean/std of NxHxWxC uint8 images, in [0,1] units."""
+    x = images.astype(np.float32) / 255.0
+    return x.mean(axis=(0, 1, 2)).tolist(), np.maximum(x.std(axis=(0, 1, 2)), 1e-3).tolist()
+
+
+@dataclass
+class SynthConfig:
+    clean_prob: float = 0.25
+    min_scale: int = 0
+    max_scale: int = 5
+    threshold: float = 0.5
+    min_area: int = 16
+    beta_min: float = 0.5
+    beta_max: float = 1.0
+    texture_prob: float = 0.5   # of defective samples: GIMP texture fill
+    self_prob: float = 0.2      # self fill (shifted image); the rest: random pixels
+
+
+class DefectSynthesizer:
+    """Xn = (1-M)X + (1-b)MX + bM*Fill with a Perlin mask M, b ~ U(beta_min, beta_max)."""
+
+    def __init__(self, cfg: SynthConfig, texture_list: list[np.ndarray] | None):
+        self.cfg = cfg
+        self.textures = texture_list or []
+
+    def __call__(self, img: np.ndarray, roi: np.ndarray, rng: np.random.Generator,
+                 force_defect: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """img HxWxC float [0,1] -> (Xn HxWxC, mask HxW (already cut to the ROI))."""
+        c = self.cfg
+        h, w, ch = img.shape
+        if not force_defect and rng.random() < c.clean_prob:
+            return img, np.zeros((h, w), np.float32)
+        m = perlin.perlin_mask((h, w), rng, c.min_scale, c.max_scale, c.threshold, c.min_area)
+        r = rng.random()
+        if self.textures and r < c.texture_prob:
+            fill = textures.texture_fill(self.textures, h, w, ch, rng)
+        elif r < c.texture_prob + c.self_prob:
+            fill = textures.self_fill(img, rng)
+        else:
+            fill = textures.random_pixel_fill(h, w, ch, rng)
+        b = float(rng.uniform(c.beta_min, c.beta_max))
+        M = m[..., None]
+        xn = (1 - M) * img + (1 - b) * M * img + b * M * fill
+        return xn.astype(np.float32), m * roi
+
+
+class TrainSampler:
+    """Random crops (with flips) of the preloaded, resized good images plus synthetic defects."""
+
+    def __init__(self, images: np.ndarray, rois: np.ndarray, crop: int, synth: DefectSynthesizer,
+                 mean: list[float], std: list[float], seed: int, hflip: bool = True,
+                 vflip: bool = False):
+        self.images, self.rois, self.crop, self.synth = images, rois, crop, synth
+        self.mean = np.array(mean, np.float32)
+        self.std = np.array(std, np.float32)
+        self.rng = np.random.default_rng(seed)
+        self.hflip, self.vflip = hflip, vflip
+
+    def sample(self, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Returns X (clean), Xn (with defect), mask, roi: NCHW / N1HW float32, X/Xn normalised."""
+        n, H, W, C = self.images.shape
+        cs = self.crop
+        xs, xns, ms, rs = [], [], [], []
+        for _ in range(batch):
+            i = int(self.rng.integers(n))
+            y0 = int(self.rng.integers(H - cs + 1))
+            x0 = int(self.rng.integers(W - cs + 1))
+            img = self.images[i, y0:y0 + cs, x0:x0 + cs].astype(np.float32) / 255.0
+            roi = self.rois[i, y0:y0 + cs, x0:x0 + cs]
+            if self.hflip and self.rng.random() < 0.5:
+                img, roi = img[:, ::-1], roi[:, ::-1]
+            if self.vflip and self.rng.random() < 0.5:
+                img, roi = img[::-1], roi[::-1]
+            img, roi = np.ascontiguousarray(img), np.ascontiguousarray(roi)
+            xn, m = self.synth(img, roi, self.rng)
+            xs.append(img)
+            xns.append(xn)
+            ms.append(m)
+            rs.append(roi)
+        norm = lambda a: ((np.stack(a) - self.mean) / self.std).transpose(0, 3, 1, 2)
+        return (np.ascontiguousarray(norm(xs), np.float32), np.ascontiguousarray(norm(xns), np.float32),
+                np.stack(ms)[:, None].astype(np.float32), np.stack(rs)[:, None].astype(np.float32))
+
+
+def normalise(images_u8: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
+    """NxHxWxC uint8 -> NCHW float32, (pixel/255 - mean)/std (the exported model's input)."""
+    x = images_u8.astype(np.float32) / 255.0
+    x = (x - np.array(mean, np.float32)) / np.array(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def mvtec_test_set(root: str) -> list[tuple[str, str, str | None]]:
+    """(image path, defect class, ground-truth mask path or None) for root/test/*/*."""
+    test = os.path.join(root, "test")
+    if not os.path.isdir(test):
+        raise FileNotFoundError(f"{root!r} has no test/ folder (MVTec layout: test/<class>/*.png)")
+    out = []
+    for cls in sorted(os.listdir(test)):
+        if not os.path.isdir(os.path.join(test, cls)):
+            continue
+        for p in list_images(os.path.join(test, cls)):
+            gt = None
+            if cls != "good":
+                stem = os.path.splitext(os.path.basename(p))[0]
+                cands = glob.glob(os.path.join(root, "ground_truth", cls, stem + "_mask.*")) + \
+                    glob.glob(os.path.join(root, "ground_truth", cls, stem + ".*"))
+                if not cands:
+                    raise FileNotFoundError(f"no ground-truth mask for {p!r} under {root}/ground_truth/{cls}")
+                gt = sorted(cands)[0]
+            out.append((p, cls, gt))
+    return out

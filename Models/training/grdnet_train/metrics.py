@@ -1,0 +1,71 @@
+"""Image/pixel AUROC, average precision and PRO (written out to avoid a scikit-learn dependency)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _curve(y: np.ndarray, s: np.ndarray):
+    y = np.asarray(y).astype(np.float64).ravel()
+    s = np.asarray(s).astype(np.float64).ravel()
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    tp = np.cumsum(y)
+    fp = np.cumsum(1 - y)
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]  # one point per distinct score
+    return tp[last], fp[last]
+
+
+def auroc(y, s) -> float:
+    """Area under the ROC curve (ties handled as sklearn does)."""
+    tp, fp = _curve(y, s)
+    if tp[-1] == 0 or fp[-1] == 0:
+        return float("nan")
+    tpr = np.r_[0, tp / tp[-1]]
+    fpr = np.r_[0, fp / fp[-1]]
+    return float(np.trapezoid(tpr, fpr))
+
+
+def average_precision(y, s) -> float:
+    tp, fp = _curve(y, s)
+    if tp[-1] == 0:
+        return float("nan")
+    prec = tp / (tp + fp)
+    rec = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0, rec]) * prec))
+
+
+def pro_auc(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, steps: int = 300) -> float:
+    """Per-region overlap curve integrated up to `fpr_limit` FPR, normalised to [0,1] (MVTec AD).
+    masks: NxHxW {0,1}; maps: NxHxW scores."""
+    from scipy import ndimage
+
+    neg = np.sort(maps[masks == 0].ravel())
+    if neg.size == 0:
+        return float("nan")
+    regions = []
+    for m, a in zip(masks, maps):
+        lab, n = ndimage.label(m > 0)
+        for r in range(1, n + 1):
+            regions.append(np.sort(a[lab == r]))
+    if not regions:
+        return float("nan")
+    # thresholds from +inf down through the negatives' quantiles to below everything (FPR 1)
+    qs = np.quantile(neg, np.linspace(1 - min(1.0, 2 * fpr_limit), 1, steps))
+    ths = np.r_[np.inf, np.unique(qs)[::-1], -np.inf]
+    fprs = 1 - np.searchsorted(neg, ths, side="right") / neg.size
+    pros = np.array([np.mean([1 - np.searchsorted(r, t, side="right") / r.size for r in regions])
+                     for t in ths])
+    keep = fprs <= fpr_limit
+    f = np.r_[fprs[keep], fpr_limit]
+    p = np.r_[pros[keep], np.interp(fpr_limit, fprs, pros)]
+    return float(np.trapezoid(p, f) / fpr_limit)
+
+
+def box_filter_max(maps: np.ndarray, k: int = 21) -> np.ndarray:
+    """Image scores: max of the k x k box sum / k^2 (zero padding) of the anomaly map, NxHxW."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(maps, np.float32))[:, None]
+    f = F.avg_pool2d(t, k, stride=1, padding=k // 2, count_include_pad=True)  # zero padding, as DRAEM and the engine
+    return f.amax(dim=(1, 2, 3)).numpy()

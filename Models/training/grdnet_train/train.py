@@ -1,0 +1,265 @@
+"""Training loop: one optimiser for generator + U-Net, one for the adversarial discriminator."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from . import data, losses, metrics, textures
+from .model import Discriminator, GRDNet, ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    out: str = "runs/default"
+    channels: int = 1
+    size: int = 256          # images are resized to size x size (inference size)
+    crop: int = 128          # training crops of the resized image
+    batch: int = 8
+    iters: int = 3000
+    lr: float = 5e-4
+    lr_d: float = 1e-4
+    betas: tuple = (0.5, 0.999)
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    w_adv: float = 1.0
+    w_con: float = 50.0
+    w_enc: float = 1.0
+    w_focal: float = 1.0
+    focal_gamma: float = 2.0
+    focal_alpha: float | None = None
+    val_fraction: float = 0.1
+    val_every: int = 500
+    ckpt_every: int = 250
+    seed: int = 0
+    roi: str | None = None
+    textures: bool = True
+    precision: str = "auto"  # auto | bf16 | fp32
+    threads: int = 0
+    max_minutes: float = 0.0  # stop early (with a final validation + checkpoint) after this long
+    model: dict = field(default_factory=lambda: ModelConfig().to_dict())
+    synth: dict = field(default_factory=lambda: asdict(data.SynthConfig()))
+
+
+def bf16_supported() -> bool:
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Progress:
+    """A progress bar with ETA and losses: redraws in place on a terminal, prints lines to a log."""
+
+    def __init__(self, total: int, start: int = 0, every: int = 20):
+        self.total, self.start, self.every = total, start, every
+        self.t0 = time.time()
+        self.tty = sys.stderr.isatty()
+
+    def update(self, it: int, info: dict) -> None:
+        done = it - self.start
+        if not self.tty and it % self.every and it != self.total:
+            return
+        el = time.time() - self.t0
+        rate = el / max(done, 1)
+        eta = rate * (self.total - it)
+        frac = it / self.total
+        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+        s = " ".join(f"{k}={v:.4f}" for k, v in info.items())
+        line = (f"[{bar}] {it}/{self.total} {el / 60:.1f}m elapsed, ETA {eta / 60:.1f}m "
+                f"({rate:.2f}s/it) {s}")
+        if self.tty:
+            sys.stderr.write("\r" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def load_split(cfg: TrainConfig):
+    files = data.list_images(data.good_folder(cfg.data))
+    train, val = data.split_train_val(files, cfg.val_fraction)
+    return train, val
+
+
+def build_val_set(cfg: TrainConfig, val_files, roi_src, synth, mean, std):
+    """Held-out good images, each once clean (label 0) and once with a fixed synthetic defect."""
+    rng = np.random.default_rng(cfg.seed + 12345)
+    imgs, masks = [], []
+    for p in val_files:
+        a = data.load_image(p, cfg.size, cfg.channels).astype(np.float32) / 255.0
+        roi = roi_src.for_image(p)
+        xn, m = synth(a, roi, rng, force_defect=True)
+        imgs += [a, xn]
+        masks += [np.zeros_like(m), m]
+    x = (np.stack(imgs) - np.array(mean, np.float32)) / np.array(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32), np.stack(masks)
+
+
+@torch.no_grad()
+def predict_maps(net, x: np.ndarray, batch: int = 8, autocast: bool = False) -> np.ndarray:
+    net.eval()
+    out = []
+    for i in range(0, len(x), batch):
+        t = torch.from_numpy(x[i:i + batch])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            m = net(t)
+        out.append(m.float()[:, 0].numpy())
+    return np.concatenate(out)
+
+
+def validate(model: GRDNet, vx, vm, autocast: bool) -> dict:
+    maps = predict_maps(model.inference(), vx, autocast=autocast)
+    labels = np.array([0, 1] * (len(vx) // 2))
+    scores = metrics.box_filter_max(maps)
+    model.train()
+    return {"val_image_auroc": metrics.auroc(labels, scores),
+            "val_pixel_auroc": metrics.auroc(vm.ravel() > 0, maps.ravel()),
+            "val_pixel_ap": metrics.average_precision(vm.ravel() > 0, maps.ravel())}
+
+
+def lr_at(cfg: TrainConfig, it: int) -> float:
+    if it < cfg.warmup:
+        return cfg.lr * (it + 1) / cfg.warmup
+    p = (it - cfg.warmup) / max(1, cfg.iters - cfg.warmup)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> str:
+    os.makedirs(cfg.out, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_all(cfg.seed)
+    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and bf16_supported())
+    print(f"precision: {'bf16 autocast + channels_last' if use_bf16 else 'fp32'}; "
+          f"threads {torch.get_num_threads()}", flush=True)
+
+    train_files, val_files = load_split(cfg)
+    print(f"data: {len(train_files)} train, {len(val_files)} validation images from "
+          f"{data.good_folder(cfg.data)}", flush=True)
+    roi_src = data.ROISource(cfg.roi, cfg.size)
+    imgs = np.stack([data.load_image(p, cfg.size, cfg.channels) for p in train_files])
+    rois = np.stack([roi_src.for_image(p) for p in train_files])
+    mean, std = data.channel_stats(imgs)
+    tex = textures.load_textures() if cfg.textures else []
+    print(f"normalisation mean {mean} std {std}; {len(tex)} GIMP textures", flush=True)
+    synth = data.DefectSynthesizer(data.SynthConfig(**cfg.synth), tex)
+    sampler = data.TrainSampler(imgs, rois, cfg.crop, synth, mean, std, cfg.seed)
+    vx, vm = build_val_set(cfg, val_files, roi_src, synth, mean, std)
+
+    mcfg = ModelConfig(**cfg.model)
+    model = GRDNet(mcfg)
+    disc = Discriminator(mcfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
+                            weight_decay=cfg.weight_decay)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas),
+                              weight_decay=cfg.weight_decay)
+    start, best, history = 0, -1.0, []
+    last_path = os.path.join(cfg.out, "last.pt")
+    if resume and os.path.exists(last_path):
+        ck = torch.load(last_path, weights_only=False)
+        model.load_state_dict(ck["model"])
+        disc.load_state_dict(ck["disc"])
+        opt.load_state_dict(ck["opt"])
+        opt_d.load_state_dict(ck["opt_d"])
+        start, best, history = ck["iter"], ck["best"], ck["history"]
+        sampler.rng = np.random.default_rng()
+        sampler.rng.bit_generator.state = ck["sampler_rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        print(f"resumed from {last_path} at iteration {start}", flush=True)
+    if use_bf16:
+        model = model.to(memory_format=torch.channels_last)
+        disc = disc.to(memory_format=torch.channels_last)
+    model.train()
+    disc.train()
+    tmean = torch.tensor(mean).view(1, -1, 1, 1)
+    tstd = torch.tensor(std).view(1, -1, 1, 1)
+    bce = torch.nn.BCEWithLogitsLoss()
+
+    def save(path: str, it: int) -> None:
+        torch.save({"model": model.state_dict(), "disc": disc.state_dict(), "opt": opt.state_dict(),
+                    "opt_d": opt_d.state_dict(), "iter": it, "best": best, "history": history,
+                    "sampler_rng": sampler.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "config": asdict(cfg), "mean": mean, "std": std,
+                    "train_files": [os.path.basename(p) for p in train_files],
+                    "val_files": [os.path.basename(p) for p in val_files]}, path + ".tmp")
+        os.replace(path + ".tmp", path)
+
+    prog = Progress(cfg.iters, start)
+    t_start = time.time()
+    run_avg: dict = {}
+    for it in range(start, cfg.iters):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(cfg, it)
+        x, xn, m, roi = (torch.from_numpy(a) for a in sampler.sample(cfg.batch))
+        if use_bf16:
+            x, xn = x.contiguous(memory_format=torch.channels_last), xn.contiguous(memory_format=torch.channels_last)
+        target = m * roi
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            xr, z, zr, logit = model(xn)
+            _, f_real = disc(x)
+            _, f_fake = disc(xr)
+        xr, z, zr, logit = xr.float(), z.float(), zr.float(), logit.float()
+        l_adv = losses.feature_matching(f_real.float().detach(), f_fake.float())
+        l_con = losses.contextual_loss(x, xr, tstd, tmean)
+        l_enc = losses.latent_loss(z, zr)
+        l_foc = losses.focal_loss(logit, target, cfg.focal_gamma, cfg.focal_alpha)
+        loss = cfg.w_adv * l_adv + cfg.w_con * l_con + cfg.w_enc * l_enc + cfg.w_focal * l_foc
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        # discriminator: real X vs reconstructed X^
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            lr_real, _ = disc(x)
+            lr_fake, _ = disc(xr.detach())
+        l_d = 0.5 * (bce(lr_real.float(), torch.ones_like(lr_real.float())) +
+                     bce(lr_fake.float(), torch.zeros_like(lr_fake.float())))
+        opt_d.zero_grad(set_to_none=True)
+        l_d.backward()
+        opt_d.step()
+        info = {"adv": l_adv.item(), "con": l_con.item(), "enc": l_enc.item(),
+                "focal": l_foc.item(), "d": l_d.item()}
+        for k, v in info.items():
+            run_avg[k] = v if k not in run_avg else 0.95 * run_avg[k] + 0.05 * v
+        done = it + 1
+        prog.update(done, run_avg)
+        out_of_time = cfg.max_minutes > 0 and (time.time() - t_start) / 60 > cfg.max_minutes
+        if done % cfg.val_every == 0 or done == cfg.iters or out_of_time:
+            v = validate(model, vx, vm, use_bf16)
+            v.update(iter=done, minutes=(time.time() - t_start) / 60)
+            history.append(v)
+            score = v["val_image_auroc"] + v["val_pixel_auroc"]
+            tag = ""
+            if score > best:
+                best = score
+                save(os.path.join(cfg.out, "best.pt"), done)
+                tag = " (best so far)"
+            print(f"validation @ {done}: image AUROC {100 * v['val_image_auroc']:.2f}, pixel AUROC "
+                  f"{100 * v['val_pixel_auroc']:.2f}, pixel AP {100 * v['val_pixel_ap']:.2f}{tag}",
+                  flush=True)
+        if done % cfg.ckpt_every == 0 or done == cfg.iters or out_of_time:
+            save(last_path, done)
+        if out_of_time:
+            print(f"\nstopping at iteration {done}: --max-minutes {cfg.max_minutes} reached", flush=True)
+            break
+    wall = time.time() - t_start
+    with open(os.path.join(cfg.out, "train_summary.json"), "w") as f:
+        json.dump({"wall_seconds_this_session": wall, "iters": cfg.iters, "last_iter": done, "start_iter": start,
+                   "history": history, "precision": "bf16" if use_bf16 else "fp32",
+                   "config": asdict(cfg), "mean": mean, "std": std}, f, indent=1)
+    print(f"\ntraining done: {done - start} iterations in {wall / 60:.1f} min", flush=True)
+    return os.path.join(cfg.out, "best.pt")

@@ -1,0 +1,79 @@
+import struct
+
+import numpy as np
+from PIL import Image
+
+from grdnet_train import data, textures
+
+
+def test_split_deterministic_disjoint_and_stable():
+    files = [f"/x/img_{i:04d}.png" for i in range(500)]
+    tr, va = data.split_train_val(files, 0.1)
+    assert set(tr).isdisjoint(va) and len(tr) + len(va) == 500
+    assert 25 < len(va) < 80
+    tr2, va2 = data.split_train_val(files[::-1][:400], 0.1)
+    assert set(va2) == set(va) & set(files[::-1][:400])  # membership depends on the name only
+
+
+def test_pat_parser_roundtrip(tmp_path):
+    w, h = 5, 3
+    px = np.arange(w * h * 3, dtype=np.uint8).reshape(h, w, 3)
+    name = b"test\0"
+    hdr = struct.pack(">5I", 24 + len(name), 1, w, h, 3) + b"GPAT" + name
+    p = tmp_path / "t.pat"
+    p.write_bytes(hdr + px.tobytes())
+    assert np.array_equal(textures.read_pat(str(p)), px)
+    bad = tmp_path / "bad.pat"
+    bad.write_bytes(hdr.replace(b"GPAT", b"XXXX") + px.tobytes())
+    try:
+        textures.read_pat(str(bad))
+        raise AssertionError("accepted a file without the GPAT magic")
+    except ValueError as e:
+        assert "bad.pat" in str(e)
+
+
+def test_synthetic_defect_blend_rules():
+    rng = np.random.default_rng(0)
+    synth = data.DefectSynthesizer(data.SynthConfig(), [np.full((80, 80, 3), 200, np.uint8)])
+    img = np.full((64, 64, 1), 0.5, np.float32)
+    roi = np.ones((64, 64), np.float32)
+    roi[:, :32] = 0
+    clean = 0
+    for _ in range(200):
+        xn, m = synth(img, roi, rng)
+        if m.sum() == 0 and np.array_equal(xn, img):
+            clean += 1
+            continue
+        assert m[:, :32].sum() == 0  # target cut to the ROI
+        assert xn.shape == img.shape
+        assert xn.min() >= 0 and xn.max() <= 1
+    assert 25 <= clean <= 80  # about 25% clean
+    xn, m = synth(img, np.ones((64, 64), np.float32), rng, force_defect=True)
+    assert m.sum() >= 16
+    outside = m == 0
+    assert np.allclose(xn[..., 0][outside], 0.5)  # untouched outside the Perlin mask
+
+
+def test_gimp_textures_if_installed():
+    t = textures.load_textures()
+    if not t:
+        import pytest
+        pytest.skip("gimp-data not installed (apt-get install gimp-data): no .pat textures")
+    assert all(a.dtype == np.uint8 and a.shape[2] in (1, 3) for a in t)
+    f = textures.texture_fill(t, 50, 70, 1, np.random.default_rng(0))
+    assert f.shape == (50, 70, 1) and 0 <= f.min() and f.max() <= 1
+
+
+def test_roi_sources(tmp_path):
+    m = np.zeros((20, 20), np.uint8)
+    m[5:15, 5:15] = 255
+    Image.fromarray(m).save(tmp_path / "roi.png")
+    single = data.ROISource(str(tmp_path / "roi.png"), 10)
+    r = single.for_image("/any/img.png")
+    assert r.shape == (10, 10) and 0 < r.sum() < 100
+    d = tmp_path / "rois"
+    d.mkdir()
+    Image.fromarray(m).save(d / "a.png")
+    per = data.ROISource(str(d), 10)
+    assert per.for_image("/x/a.jpg").sum() == r.sum()
+    assert per.for_image("/x/b.jpg").sum() == 100

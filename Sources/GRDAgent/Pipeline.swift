@@ -1,0 +1,397 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import GRDImaging
+import GRDCapture
+import GRDRejectIO
+
+/// One decided part, kept in the last-N ring and passed to observers.
+public struct DecisionRecord: Sendable, Codable, Equatable {
+    public var partID: UInt64
+    public var camera: String
+    /// Capture time (CLOCK_MONOTONIC ns) and the wall-clock time of the decision (Unix ms).
+    public var captureNanoseconds: UInt64
+    public var wallMilliseconds: UInt64
+    public var score: Float
+    public var threshold: Float
+    public var reject: Bool
+    /// Why: "score", "late" (deadline missed, fail-safe), "error" (fail-safe).
+    public var reason: String
+    public var latencyMicroseconds: UInt64
+    public var origin: String
+}
+
+/// The single-slot, newest-wins handoff between a camera's capture thread and its inference
+/// thread: capture never waits for inference, a frame that is replaced before inference took it
+/// is counted as dropped, and the backlog can never exceed one frame.
+final class FrameSlot: @unchecked Sendable {
+    private let lock = Lock()
+    private let cond: UnsafeMutablePointer<pthread_cond_t> = .allocate(capacity: 1)
+    private var frame: Frame? = nil
+    private(set) var replaced: UInt64 = 0
+    private var closed = false
+
+    init() {
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(cond, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit { pthread_cond_destroy(cond); cond.deallocate() }
+
+    /// Stores `f`, replacing (and counting) an untaken frame. Returns true if one was replaced.
+    @discardableResult
+    func put(_ f: Frame) -> Bool {
+        lock.withLock {
+            let dropped = frame != nil
+            if dropped { replaced &+= 1 }
+            frame = f
+            pthread_cond_signal(cond)
+            return dropped
+        }
+    }
+
+    /// Waits up to `timeoutNanoseconds` for a frame; nil on timeout or when closed.
+    func take(timeoutNanoseconds: UInt64) -> Frame? {
+        lock.lock()
+        defer { lock.unlock() }
+        let deadline = monotonicNow() + timeoutNanoseconds
+        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        while frame == nil && !closed {
+            if pthread_cond_timedwait(cond, lock.rawMutex, &ts) == ETIMEDOUT { break }
+        }
+        let f = frame
+        frame = nil
+        return f
+    }
+
+    func close() { lock.withLock { closed = true; pthread_cond_broadcast(cond) } }
+}
+
+/// Counters and histograms of one camera, preallocated; written by the inference thread under
+/// `lock`, copied out by the control socket.
+public struct CameraStatistics: Sendable {
+    public var framesCaptured: UInt64 = 0
+    public var framesInspected: UInt64 = 0
+    /// Frames replaced in the handoff slot before inference took them (newest wins).
+    public var framesDropped: UInt64 = 0
+    public var framesSkippedWhilePaused: UInt64 = 0
+    public var passes: UInt64 = 0
+    public var rejects: UInt64 = 0
+    public var deadlineMisses: UInt64 = 0
+    public var errors: UInt64 = 0
+    public var captureErrors: UInt64 = 0
+    public var reconnects: UInt64 = 0
+    public var source = CaptureCounters()
+    public var scores: ScoreHistogram
+    public var prepare = LogHistogram()
+    public var infer = LogHistogram()
+    public var decide = LogHistogram()
+    public var endToEnd = LogHistogram()
+    public var lastFrameNanoseconds: UInt64 = 0
+    public var lastError: String? = nil
+
+    init(threshold: Float) {
+        scores = ScoreHistogram(lower: 0, upper: max(threshold * 2, 1e-3), bins: 20)
+    }
+}
+
+public enum CameraState: String, Sendable, Codable {
+    case starting, inspecting, paused, noFrames = "no-frames", stopped
+}
+
+/// One camera's pipeline: a capture thread and an inference thread joined by a FrameSlot.
+///
+/// Steady state allocates nothing in this class: the detector's buffers, the ROI mask, the
+/// snapshot copies, the histograms and the decision ring are created in init. (Frames themselves
+/// come from the capture stage.)
+public final class CameraPipeline: @unchecked Sendable {
+    public let config: CameraConfig
+    public let detector: AnomalyDetector
+    let preparer: FramePreparing
+    let reject: RejectSink
+    let makeSource: () throws -> FrameSource
+    let failSafe: FailSafePolicy
+    let roi: [UInt8]?
+    let slot = FrameSlot()
+
+    let statsLock = Lock()
+    var stats: CameraStatistics
+    private var ring: [DecisionRecord]
+    private var ringNext = 0, ringCount = 0
+    private var thresholdValue: Float
+    /// The threshold the config (or the model file) gave, before any live change.
+    public let configuredThreshold: Float
+    private var paused = false
+    private var running = false
+    private var stopAfter: UInt64?
+    /// Called on the inference thread after each decision (the demo prints it). Keep it short.
+    public var onDecision: ((DecisionRecord) -> Void)?
+
+    // Latest inspected frame for snapshots, copied per frame into preallocated buffers.
+    let snapshotLock = Lock()
+    private var snapshotInput: [UInt8]
+    private var snapshotHeat: [Float]
+    private var snapshotValid = false
+    private var snapshotRecord: DecisionRecord? = nil
+
+    private var captureThread: pthread_t? = nil
+    private var inferenceThread: pthread_t? = nil
+    private var partCounter: UInt64 = 0
+
+    public init(config: CameraConfig, detector: AnomalyDetector, preparer: FramePreparing, reject: RejectSink,
+                failSafe: FailSafePolicy, threshold: Float, configuredThreshold: Float? = nil, roi: [UInt8]?, decisionsKept: Int = 256,
+                stopAfterFrames: UInt64? = nil, makeSource: @escaping () throws -> FrameSource) {
+        self.config = config
+        self.detector = detector
+        self.preparer = preparer
+        self.reject = reject
+        self.failSafe = failSafe
+        self.roi = roi
+        self.makeSource = makeSource
+        self.thresholdValue = threshold
+        self.configuredThreshold = configuredThreshold ?? threshold
+        self.stopAfter = stopAfterFrames
+        stats = CameraStatistics(threshold: threshold)
+        let placeholder = DecisionRecord(partID: 0, camera: config.name, captureNanoseconds: 0, wallMilliseconds: 0,
+                                         score: 0, threshold: 0, reject: false, reason: "", latencyMicroseconds: 0, origin: "")
+        ring = [DecisionRecord](repeating: placeholder, count: max(1, decisionsKept))
+        let n = detector.inputWidth * detector.inputHeight
+        snapshotInput = [UInt8](repeating: 0, count: n * detector.inputChannels)
+        snapshotHeat = [Float](repeating: 0, count: n)
+    }
+
+    // MARK: control
+
+    public var threshold: Float {
+        get { statsLock.withLock { thresholdValue } }
+        set { statsLock.withLock { thresholdValue = newValue } }
+    }
+
+    public var isPaused: Bool {
+        get { statsLock.withLock { paused } }
+        set { statsLock.withLock { paused = newValue } }
+    }
+
+    public func statistics() -> CameraStatistics { statsLock.withLock { stats } }
+
+    public var state: CameraState {
+        statsLock.withLock {
+            if !running { return .stopped }
+            if paused { return .paused }
+            if stats.lastFrameNanoseconds == 0 { return .starting }
+            let age = Double(monotonicNow() &- stats.lastFrameNanoseconds) / 1e9
+            return age > failSafe.cameraTimeoutSeconds ? .noFrames : .inspecting
+        }
+    }
+
+    /// The last `n` decisions, oldest first.
+    public func recentDecisions(_ n: Int) -> [DecisionRecord] {
+        statsLock.withLock {
+            let k = min(n, ringCount)
+            return (0..<k).map { ring[(ringNext - k + $0 + ring.count) % ring.count] }
+        }
+    }
+
+    /// The latest inspected frame (model-sized) and its heatmap.
+    public func snapshot() -> (image: Image, heat: [Float], record: DecisionRecord)? {
+        snapshotLock.withLock {
+            guard snapshotValid, let r = snapshotRecord else { return nil }
+            return (Image(width: detector.inputWidth, height: detector.inputHeight, channels: detector.inputChannels,
+                          pixels: snapshotInput), snapshotHeat, r)
+        }
+    }
+
+    public func start() {
+        statsLock.withLock { running = true }
+        reject.start()
+        captureThread = spawnThread { [unowned self] in self.captureLoop() }
+        inferenceThread = spawnThread { [unowned self] in self.inferenceLoop() }
+    }
+
+    public func stop() {
+        statsLock.withLock { running = false }
+        slot.close()
+        if let t = captureThread { pthread_join(t, nil); captureThread = nil }
+        if let t = inferenceThread { pthread_join(t, nil); inferenceThread = nil }
+        reject.stopDraining()
+    }
+
+    var isRunning: Bool { statsLock.withLock { running } }
+
+    /// True once `stopAfterFrames` frames were inspected.
+    public var finished: Bool {
+        statsLock.withLock { stopAfter.map { stats.framesInspected >= $0 } ?? false }
+    }
+
+    // MARK: threads
+
+    private func captureLoop() {
+        var source: FrameSource? = nil
+        var backoffMs = 200
+        var captured: UInt64 = 0
+        while isRunning {
+            if source == nil {
+                do {
+                    source = try makeSource()
+                    backoffMs = 200
+                } catch {
+                    noteCaptureError("cannot open \(describeSource()): \(error)")
+                    sleepMilliseconds(backoffMs)
+                    backoffMs = min(backoffMs * 2, 5_000)
+                    continue
+                }
+            }
+            do {
+                guard let frame = try source!.nextFrame(timeoutMilliseconds: 200) else {
+                    statsLock.withLock { stats.source = source!.counters }
+                    continue
+                }
+                captured &+= 1
+                let pausedNow = statsLock.withLock { () -> Bool in
+                    stats.framesCaptured &+= 1
+                    stats.source = source!.counters
+                    if paused { stats.framesSkippedWhilePaused &+= 1 }
+                    return paused
+                }
+                if pausedNow { continue }
+                if let limit = stopAfter, captured > limit { continue }
+                slot.put(frame)
+            } catch {
+                noteCaptureError("\(describeSource()): \(error); re-opening")
+                statsLock.withLock { stats.reconnects &+= 1 }
+                source = nil
+                sleepMilliseconds(backoffMs)
+            }
+        }
+    }
+
+    private func describeSource() -> String {
+        switch config.source {
+        case .device(let d): return "camera \(config.name) (\(d))"
+        case .replay(let f, _): return "camera \(config.name) (replay of \(f))"
+        }
+    }
+
+    private var lastErrorLog: UInt64 = 0
+
+    private func noteCaptureError(_ message: String) {
+        let now = monotonicNow()
+        let log = statsLock.withLock { () -> Bool in
+            stats.captureErrors &+= 1
+            stats.lastError = message
+            if now &- lastErrorLog > 5_000_000_000 { lastErrorLog = now; return true }
+            return false
+        }
+        if log { Log.shared.warning(message) }  // rate-limited: one line per 5 s per camera
+    }
+
+    private func inferenceLoop() {
+        let deadline = UInt64(config.deadlineMilliseconds * 1e6)
+        while isRunning {
+            guard let frame = slot.take(timeoutNanoseconds: 200_000_000) else { continue }
+            inspect(frame, deadline: deadline)
+        }
+    }
+
+    /// prepare -> infer -> decide -> schedule, then statistics. Public for tests that drive a
+    /// pipeline frame by frame.
+    func inspect(_ frame: Frame, deadline: UInt64) {
+        let t0 = monotonicNow()
+        var score: Float = 0
+        var failure: String? = nil
+        var t1 = t0, t2 = t0
+        do {
+            try frame.bytes.withUnsafeBytes { raw in
+                try preparer.prepare(raw, format: frame.format, width: frame.width, height: frame.height, into: detector.input)
+            }
+            t1 = monotonicNow()
+            if let roi {
+                score = try roi.withUnsafeBufferPointer { try detector.run(roi: $0.baseAddress) }
+            } else {
+                score = try detector.run(roi: nil)
+            }
+            t2 = monotonicNow()
+        } catch {
+            failure = "\(frame.origin): \(error)"
+            t1 = monotonicNow(); t2 = t1
+        }
+        let threshold = self.threshold
+        var rejectPart: Bool
+        var reason: String
+        if failure != nil {
+            rejectPart = true; reason = "error"
+        } else {
+            rejectPart = score >= threshold; reason = "score"
+        }
+        let t3 = monotonicNow()
+        let late = t3 &- frame.timestampNanoseconds > deadline
+        if late && !rejectPart { rejectPart = true; reason = "late" }
+        partCounter &+= 1
+        if rejectPart {
+            reject.schedule(captureTimestampNanoseconds: frame.timestampNanoseconds, partID: partCounter)
+        }
+        let endToEnd = t3 &- frame.timestampNanoseconds
+        let record = DecisionRecord(partID: partCounter, camera: config.name, captureNanoseconds: frame.timestampNanoseconds,
+                                    wallMilliseconds: wallClockMilliseconds(), score: score, threshold: threshold,
+                                    reject: rejectPart, reason: reason, latencyMicroseconds: endToEnd / 1_000, origin: frame.origin)
+        let dropped = slot.replaced
+        statsLock.withLock {
+            stats.framesInspected &+= 1
+            stats.framesDropped = dropped
+            if rejectPart { stats.rejects &+= 1 } else { stats.passes &+= 1 }
+            if late { stats.deadlineMisses &+= 1 }
+            if let failure { stats.errors &+= 1; stats.lastError = failure } else { stats.scores.record(score) }
+            stats.prepare.record(t1 &- t0)
+            stats.infer.record(t2 &- t1)
+            stats.decide.record(t3 &- t2)
+            stats.endToEnd.record(endToEnd)
+            stats.lastFrameNanoseconds = t3
+            ring[ringNext] = record
+            ringNext = (ringNext + 1) % ring.count
+            ringCount = min(ringCount + 1, ring.count)
+        }
+        if let failure { Log.shared.warning("camera \(config.name): inspection failed, part rejected (fail-safe): \(failure)") }
+        snapshotLock.withLock {
+            let input = detector.input, heat = detector.heatmap
+            snapshotInput.withUnsafeMutableBufferPointer { dst in
+                _ = memcpy(dst.baseAddress!, input.baseAddress!, min(dst.count, input.count))
+            }
+            snapshotHeat.withUnsafeMutableBufferPointer { dst in
+                _ = memcpy(dst.baseAddress!, heat.baseAddress!, min(dst.count, heat.count) * MemoryLayout<Float>.size)
+            }
+            snapshotValid = true
+            snapshotRecord = record
+        }
+        onDecision?(record)
+    }
+}
+
+func wallClockMilliseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+}
+
+func sleepMilliseconds(_ ms: Int) {
+    var ts = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
+    var rem = timespec()
+    while nanosleep(&ts, &rem) != 0 && errno == EINTR { ts = rem }
+}
+
+/// A pthread running `body` (Foundation's Thread would do, but this keeps the pipeline
+/// Foundation-free).
+func spawnThread(_ body: @escaping () -> Void) -> pthread_t {
+    final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
+    let box = Unmanaged.passRetained(Box(body))
+    var t = pthread_t()
+    let rc = pthread_create(&t, nil, { arg in
+        let b = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+        b.body()
+        return nil
+    }, box.toOpaque())
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    return t
+}

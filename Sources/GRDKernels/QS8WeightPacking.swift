@@ -1,0 +1,71 @@
+// Packing of int8 convolution weights for the micro-kernels, done once when a model is loaded.
+//
+// Source layout: W[n][k] (output-channel-major, k = kernel rows x cols x input channels, NHWC
+// order), bias[n] int32 with the input zero point already folded in, scale[n] fp32.
+// Channels beyond n and k beyond the real K are packed as zero weights, so padded activation
+// lanes contribute nothing whatever they hold.
+
+/// Packs for the 2x8 c16 kernels: per block of 8 channels
+/// [8 x Int32 bias][kcPadded/16 x 8 x 16 Int8][8 x Float scale]. `kcPadded % 16 == 0`.
+public func qs8PackC16(
+    n: Int, k: Int, kcPadded: Int,
+    weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, scales: UnsafePointer<Float>,
+    into out: UnsafeMutableRawPointer
+) {
+    let blockBytes = qs8PackedC16BlockBytes(kc: kcPadded)
+    var nb = 0
+    while nb < n {
+        let block = out + (nb / 8) &* blockBytes
+        let q = (block + 32).assumingMemoryBound(to: Int8.self)
+        let s = (block + (32 &+ 8 &* kcPadded))
+        var j = 0
+        while j < 8 {
+            let ch = nb &+ j
+            let valid = ch < n
+            block.storeBytes(of: valid ? bias[ch] : 0, toByteOffset: 4 &* j, as: Int32.self)
+            s.storeBytes(of: valid ? scales[ch] : Float(0), toByteOffset: 4 &* j, as: Float.self)
+            var kk = 0
+            while kk < kcPadded {
+                let v: Int8 = (valid && kk < k) ? weights[ch &* k &+ kk] : 0
+                q[(kk / 16) &* 128 &+ j &* 16 &+ (kk % 16)] = v
+                kk &+= 1
+            }
+            j &+= 1
+        }
+        nb &+= 8
+    }
+}
+
+/// Bytes of one packed block of 4 channels for the dot-loop kernels.
+@inline(__always)
+public func qs8PackedKCBlockBytes(kc: Int) -> Int { 16 &+ 4 &* kc &+ 16 }
+
+/// Packs for the 2x4 dot-loop kernels: per block of 4 channels
+/// [4 x Int32 bias][4 x kcPadded Int8 (each channel contiguous)][4 x Float scale].
+public func qs8PackKC4(
+    n: Int, k: Int, kcPadded: Int,
+    weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, scales: UnsafePointer<Float>,
+    into out: UnsafeMutableRawPointer
+) {
+    let blockBytes = qs8PackedKCBlockBytes(kc: kcPadded)
+    var nb = 0
+    while nb < n {
+        let block = out + (nb / 4) &* blockBytes
+        let q = (block + 16).assumingMemoryBound(to: Int8.self)
+        let s = block + (16 &+ 4 &* kcPadded)
+        var j = 0
+        while j < 4 {
+            let ch = nb &+ j
+            let valid = ch < n
+            block.storeBytes(of: valid ? bias[ch] : 0, toByteOffset: 4 &* j, as: Int32.self)
+            s.storeBytes(of: valid ? scales[ch] : Float(0), toByteOffset: 4 &* j, as: Float.self)
+            var kk = 0
+            while kk < kcPadded {
+                q[j &* kcPadded &+ kk] = (valid && kk < k) ? weights[ch &* k &+ kk] : 0
+                kk &+= 1
+            }
+            j &+= 1
+        }
+        nb &+= 4
+    }
+}

@@ -1,0 +1,532 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import GRDKernels
+import GRDKernelsDotprod
+
+/// Numeric precision the engine runs the network in.
+public enum Precision: String, Sendable {
+    /// The product path: int8 kernels, bit-exact with the converter's numpy reference.
+    case int8
+    /// The fp32 reference path (same weights before quantisation), for checking and diagnosis.
+    case fp32
+}
+
+/// Why a run or self-test failed.
+public struct InferenceError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs one GRD-Net-Edge model on one camera's frames.
+///
+/// All memory is planned when the engine is created: activations live in one arena (tensors
+/// whose lifetimes do not overlap share bytes), weights are packed once for the chosen kernel
+/// family, and the worker threads are started once. `run` allocates nothing. Not thread-safe:
+/// one engine per camera thread.
+public final class InferenceEngine: PartitionedWork {
+    public let model: GRDNetModel
+    public let precision: Precision
+    public let threads: Int
+    public let kernelFamily: QS8KernelFamily
+
+    private let pixelCount: Int
+    private let inputBuffer: UnsafeMutableBufferPointer<UInt8>
+    private let heatmapBuffer: UnsafeMutableBufferPointer<Float>
+    private let fixedMap: UnsafeMutablePointer<UInt32>
+    private let rowSums: UnsafeMutablePointer<UInt32>
+    private let arena: UnsafeMutableRawPointer
+    public let arenaBytes: Int
+    private var tensorOffsets: [Int]
+    private var plans: [OpPlan] = []
+    private let scratch: [UnsafeMutableRawPointer]
+    private let inputFloatTable: [Float]
+    private let pool: WorkerPool
+    private var activeROI: UnsafePointer<UInt8>?
+
+    /// Per-op state prepared at load.
+    private struct OpPlan {
+        var geometry = ConvGeometry(inputHeight: 0, inputWidth: 0, inputChannels: 0, kernelHeight: 0, kernelWidth: 0,
+                                    strideY: 1, strideX: 1, padTop: 0, padLeft: 0, outputHeight: 0, outputWidth: 0, outputChannels: 0)
+        var packed: UnsafeMutableRawPointer?
+        var blockBytes = 0
+        var direct = false
+        /// fp32 weights re-laid out as [ky][kx][ci][co] so the inner loop runs over output channels.
+        var floatWeightsHWIO: UnsafeMutablePointer<Float>?
+        var multipliers: [Float] = []
+        var identical: [Bool] = []
+        var units = 0
+    }
+
+    /// The model-sized UInt8 HWC pixel buffer to fill before `run`.
+    public var input: UnsafeMutableBufferPointer<UInt8> { inputBuffer }
+    /// H*W anomaly probabilities in [0, 1] after `run`, 0 outside the ROI.
+    public var heatmap: UnsafeBufferPointer<Float> { UnsafeBufferPointer(heatmapBuffer) }
+
+    public init(model: GRDNetModel, threads: Int = 1, precision: Precision = .int8,
+                kernels: QS8KernelFamily = QS8KernelFamily.detected) throws {
+        if threads < 1 || threads > 64 { throw InferenceError("thread count \(threads) must be between 1 and 64") }
+        if !kernels.isSupported {
+            throw InferenceError("kernel family \(kernels.rawValue) is not supported on this CPU (needs dot-product instructions or AVX2)")
+        }
+        self.model = model
+        self.precision = precision
+        self.threads = threads
+        self.kernelFamily = kernels
+        pixelCount = model.inputHeight * model.inputWidth
+        inputBuffer = .allocate(capacity: pixelCount * model.inputChannels)
+        inputBuffer.initialize(repeating: 0)
+        heatmapBuffer = .allocate(capacity: pixelCount)
+        heatmapBuffer.initialize(repeating: 0)
+        fixedMap = .allocate(capacity: pixelCount)
+        rowSums = .allocate(capacity: pixelCount)
+
+        // Arena: first-fit placement of tensors by lifetime [producer, last consumer].
+        let elementBytes = precision == .int8 ? 1 : 4
+        let n = model.tensors.count
+        var first = [Int](repeating: -1, count: n), last = [Int](repeating: -1, count: n)
+        first[0] = -1; last[0] = -1
+        for (i, op) in model.ops.enumerated() {
+            if op.output >= 0 { first[op.output] = i; last[op.output] = max(last[op.output], i) }
+            for t in op.inputs { last[t] = max(last[t], i) }
+        }
+        last[model.outputTensor] = Int.max  // kept for the self-test and dumps
+        var offsets = [Int](repeating: 0, count: n)
+        var placed: [(start: Int, end: Int, first: Int, last: Int)] = []
+        var total = 0
+        for t in 0..<n where t == 0 || first[t] >= 0 {
+            let size = (model.tensors[t].elementCount * elementBytes + 63) & ~63
+            var candidates = [0]
+            let live = placed.filter { !($0.last < first[t] || last[t] < $0.first) }
+            for p in live { candidates.append(p.end) }
+            candidates.sort()
+            var chosen = 0
+            for c in candidates where !live.contains(where: { c < $0.end && $0.start < c + size }) { chosen = c; break }
+            offsets[t] = chosen
+            placed.append((chosen, chosen + size, first[t], last[t]))
+            total = max(total, chosen + size)
+        }
+        arenaBytes = total + 64
+        arena = .allocate(byteCount: arenaBytes, alignment: 64)
+        arena.initializeMemory(as: UInt8.self, repeating: 0, count: arenaBytes)
+        tensorOffsets = offsets
+
+        var table: [Float] = []
+        for c in 0..<model.inputChannels {
+            for p in 0..<256 { table.append((Float(p) / 255 - model.mean[c]) / model.std[c]) }
+        }
+        inputFloatTable = table
+
+        // Plans: packed weights and per-thread im2col tiles sized for the largest convolution.
+        var maxTile = 64
+        var plans: [OpPlan] = []
+        for op in model.ops {
+            var plan = OpPlan()
+            switch op.kind {
+            case .conv, .convTranspose:
+                let inT = model.tensors[op.inputs[0]], outT = model.tensors[op.output]
+                plan.geometry = ConvGeometry(
+                    inputHeight: inT.height, inputWidth: inT.width, inputChannels: inT.channels,
+                    kernelHeight: op.kernelHeight, kernelWidth: op.kernelWidth, strideY: op.strideY, strideX: op.strideX,
+                    padTop: op.padTop, padLeft: op.padLeft,
+                    outputHeight: outT.height, outputWidth: outT.width, outputChannels: outT.channels)
+                if precision == .fp32 {
+                    let taps = op.kernelHeight * op.kernelWidth, cin = inT.channels, cout = outT.channels
+                    let w = UnsafeMutablePointer<Float>.allocate(capacity: taps * cin * cout)
+                    for co in 0..<cout { for t in 0..<taps { for ci in 0..<cin {
+                        w[(t * cin + ci) * cout + co] = op.fWeights[(co * taps + t) * cin + ci]
+                    } } }
+                    plan.floatWeightsHWIO = w
+                    plan.units = outT.height
+                    maxTile = max(maxTile, cout * 4)
+                } else if op.kind == .conv {
+                    let g = plan.geometry
+                    let kp = g.paddedReductionSize
+                    plan.direct = op.kernelHeight == 1 && op.kernelWidth == 1 && op.strideY == 1 && op.strideX == 1
+                        && op.padTop == 0 && op.padLeft == 0 && inT.channels % 16 == 0
+                    plan.units = (outT.height * outT.width + 1) / 2
+                    maxTile = max(maxTile, 2 * kp)
+                    let cout = outT.channels
+                    switch kernels {
+                    case .c16HalvesA72:
+                        plan.blockBytes = qs8PackedC16BlockBytes(kc: kp)
+                        let blocks = (cout + 7) / 8
+                        plan.packed = .allocate(byteCount: blocks * plan.blockBytes, alignment: 64)
+                        qs8PackC16(n: cout, k: g.reductionSize, kcPadded: kp, weights: op.qWeights, bias: op.qBias,
+                                   scales: op.qScales, into: plan.packed!)
+                    case .dotLoopA76:
+                        plan.blockBytes = qs8PackedKCBlockBytes(kc: kp)
+                        let blocks = (cout + 3) / 4
+                        plan.packed = .allocate(byteCount: blocks * plan.blockBytes, alignment: 64)
+                        qs8PackKC4(n: cout, k: g.reductionSize, kcPadded: kp, weights: op.qWeights, bias: op.qBias,
+                                   scales: op.qScales, into: plan.packed!)
+                    case .scalar:
+                        break
+                    }
+                } else {
+                    plan.units = outT.height
+                }
+            case .add:
+                let a = model.tensors[op.inputs[0]].quantization, b = model.tensors[op.inputs[1]].quantization
+                let o = model.tensors[op.output].quantization
+                plan.multipliers = [a.scale / o.scale, b.scale / o.scale]
+                plan.units = model.tensors[op.output].height
+            case .concat:
+                let o = model.tensors[op.output].quantization
+                for t in op.inputs {
+                    let q = model.tensors[t].quantization
+                    plan.multipliers.append(q.scale / o.scale)
+                    plan.identical.append(q == o)
+                }
+                plan.units = model.tensors[op.output].height
+            case .maxPool, .avgPool:
+                let i = model.tensors[op.inputs[0]].quantization, o = model.tensors[op.output].quantization
+                plan.multipliers = [(i.scale / o.scale) / Float(op.poolKernel * op.poolKernel)]
+                plan.units = model.tensors[op.output].height
+            case .resizeNearest2x:
+                plan.units = model.tensors[op.output].height
+            case .mapSigmoid, .mapSoftmax2:
+                plan.units = model.inputHeight
+            }
+            plans.append(plan)
+        }
+        self.plans = plans
+        var scratch: [UnsafeMutableRawPointer] = []
+        for _ in 0..<threads {
+            let s = UnsafeMutableRawPointer.allocate(byteCount: maxTile, alignment: 64)
+            s.initializeMemory(as: UInt8.self, repeating: 0, count: maxTile)
+            scratch.append(s)
+        }
+        self.scratch = scratch
+        pool = try WorkerPool(threads: threads)
+        pool.work = self
+    }
+
+    deinit {
+        pool.work = nil
+        inputBuffer.deallocate(); heatmapBuffer.deallocate(); fixedMap.deallocate(); rowSums.deallocate()
+        arena.deallocate()
+        for p in plans { p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate() }
+        for s in scratch { s.deallocate() }
+    }
+
+    /// Address of a tensor in the arena (stable for the engine's lifetime).
+    public func tensorAddress(_ t: Int) -> UnsafeMutableRawPointer { arena + tensorOffsets[t] }
+
+    /// The int8 output tensor of the last run (NHWC), as compared by the self-test.
+    public var outputInt8: UnsafeBufferPointer<Int8> {
+        UnsafeBufferPointer(start: tensorAddress(model.outputTensor).assumingMemoryBound(to: Int8.self),
+                            count: precision == .int8 ? model.tensors[model.outputTensor].elementCount : 0)
+    }
+    /// The fp32 output tensor of the last run (NHWC), fp32 precision only.
+    public var outputFloat: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: tensorAddress(model.outputTensor).assumingMemoryBound(to: Float.self),
+                            count: precision == .fp32 ? model.tensors[model.outputTensor].elementCount : 0)
+    }
+
+    /// Runs the network on `input`; `roi` is an optional H*W mask (0 = ignore) at model size,
+    /// nil means the model's default ROI (or the whole image if it has none). Returns the image
+    /// score: the maximum over the ROI of the 21x21 box-filtered (mean) anomaly map.
+    @discardableResult
+    public func run(roi: UnsafePointer<UInt8>?) throws -> Float {
+        let inT = tensorAddress(0)
+        let n = pixelCount * model.inputChannels
+        if precision == .int8 {
+            model.inputTable.withUnsafeBufferPointer { t in
+                qs8QuantizePixels(pixels: pixelCount, channels: model.inputChannels, input: inputBuffer.baseAddress!,
+                                  table: t.baseAddress!, output: inT.assumingMemoryBound(to: Int8.self))
+            }
+        } else {
+            let dst = inT.assumingMemoryBound(to: Float.self)
+            let c = model.inputChannels
+            inputFloatTable.withUnsafeBufferPointer { t in
+                for i in 0..<n { dst[i] = t[(i % c) * 256 + Int(inputBuffer[i])] }
+            }
+        }
+        for step in 0..<model.ops.count { pool.run(step: step) }
+        guard model.mapOp != nil else { return 0 }
+        if let roi = roi { return score(roi: roi) }
+        if let d = model.defaultROI { return d.withUnsafeBufferPointer { score(roi: $0.baseAddress!) } }
+        return score(roi: nil)
+    }
+
+    /// Masks the map, box-filters it (21x21 mean, zero padding, integer sums of 16-bit fixed
+    /// point probabilities so that every platform and the numpy reference agree exactly) and
+    /// returns the maximum inside the ROI.
+    private func score(roi: UnsafePointer<UInt8>?) -> Float {
+        let h = model.inputHeight, w = model.inputWidth, r = 10
+        for i in 0..<pixelCount {
+            let keep = roi == nil || roi![i] != 0
+            if !keep { heatmapBuffer[i] = 0 }
+            fixedMap[i] = keep ? UInt32(heatmapBuffer[i] * 65535 + 0.5) : 0
+        }
+        for y in 0..<h {
+            let row = fixedMap + y * w, out = rowSums + y * w
+            var s: UInt32 = 0
+            for x in 0..<min(r, w) { s &+= row[x] }
+            for x in 0..<w {
+                if x + r < w { s &+= row[x + r] }
+                out[x] = s
+                if x - r >= 0 { s &-= row[x - r] }
+            }
+        }
+        var best: UInt32 = 0
+        var any = false
+        for x in 0..<w {
+            var s: UInt32 = 0
+            for y in 0..<min(r, h) { s &+= rowSums[y * w + x] }
+            for y in 0..<h {
+                if y + r < h { s &+= rowSums[(y + r) * w + x] }
+                if roi == nil || roi![y * w + x] != 0 { if s > best { best = s }; any = true }
+                if y - r >= 0 { s &-= rowSums[(y - r) * w + x] }
+            }
+        }
+        if !any { return 0 }
+        return Float(Double(best) / (441.0 * 65535.0))
+    }
+
+    /// Runs every golden vector in the model file and checks the int8 output bit for bit and the
+    /// score exactly (fp32 engines: score within 1e-3 of the converter's fp32 score).
+    public func selfTest() throws {
+        if model.goldenVectors.isEmpty { throw InferenceError("model file \(model.path) has no golden vectors to test against") }
+        for (i, g) in model.goldenVectors.enumerated() {
+            g.input.withUnsafeBufferPointer { inputBuffer.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
+            let s = try run(roi: nil)
+            if precision == .int8 {
+                let out = outputInt8
+                var mismatches = 0, firstBad = -1
+                for j in 0..<out.count where out[j] != g.expectedOutput[j] {
+                    mismatches += 1
+                    if firstBad < 0 { firstBad = j }
+                }
+                if mismatches > 0 {
+                    throw InferenceError("self-test vector \(i): \(mismatches) of \(out.count) int8 outputs differ from the reference (first at element \(firstBad): got \(out[firstBad]), expected \(g.expectedOutput[firstBad])) with \(kernelFamily.rawValue) kernels")
+                }
+                if model.mapOp != nil && s.bitPattern != g.expectedScore.bitPattern {
+                    throw InferenceError("self-test vector \(i): score \(s) differs from the reference \(g.expectedScore)")
+                }
+            } else if model.mapOp != nil && !(abs(s - g.expectedFP32Score) <= 1e-3) {
+                throw InferenceError("self-test vector \(i): fp32 score \(s) differs from the reference \(g.expectedFP32Score) by more than 1e-3")
+            }
+        }
+    }
+
+    // MARK: - Execution of one op, split among workers
+
+    func runPart(step: Int, part: Int, parts: Int) {
+        let plan = plans[step]
+        let begin = plan.units * part / parts, end = plan.units * (part + 1) / parts
+        if begin >= end { return }
+        if precision == .int8 { runInt8(step, begin, end, part) } else { runFloat(step, begin, end, part) }
+    }
+
+    private func runInt8(_ step: Int, _ begin: Int, _ end: Int, _ part: Int) {
+        let op = model.ops[step]
+        let plan = plans[step]
+        switch op.kind {
+        case .conv:
+            let g = plan.geometry
+            let inQ = model.tensors[op.inputs[0]].quantization, outQ = model.tensors[op.output].quantization
+            let input = tensorAddress(op.inputs[0]).assumingMemoryBound(to: Int8.self)
+            let output = tensorAddress(op.output).assumingMemoryBound(to: Int8.self)
+            let tile = scratch[part].assumingMemoryBound(to: Int8.self)
+            let kp = g.paddedReductionSize, cout = g.outputChannels
+            let totalPixels = g.outputHeight * g.outputWidth
+            let slope = op.negativeSlope, zp = outQ.zeroPoint
+            var p = begin * 2
+            let pEnd = min(end * 2, totalPixels)
+            while p < pEnd {
+                let rows = min(2, pEnd - p)
+                let a: UnsafePointer<Int8>
+                let aStride: Int
+                if plan.direct {
+                    a = UnsafePointer(input + p * g.inputChannels); aStride = g.inputChannels
+                } else {
+                    qs8Im2Col(g, input: input, zeroPoint: Int8(truncatingIfNeeded: inQ.zeroPoint), firstPixel: p, count: rows, tile: tile)
+                    a = UnsafePointer(tile); aStride = kp
+                }
+                let c = output + p * cout
+                switch kernelFamily {
+                case .c16HalvesA72:
+                    var nb = 0
+                    while nb < cout {
+                        qs8GEMM2x8C16HalvesA72(rows: rows, kc: kp, a: a, aStride: aStride,
+                                               packedWeights: plan.packed! + (nb / 8) * plan.blockBytes,
+                                               outputZeroPoint: zp, negativeSlope: slope,
+                                               c: c + nb, cStride: cout, channels: min(8, cout - nb))
+                        nb += 8
+                    }
+                case .dotLoopA76:
+                    var nb = 0
+                    while nb < cout {
+                        qs8GEMM2x4DotLoopA76(rows: rows, kc: kp, a: a, aStride: aStride,
+                                             packedWeights: plan.packed! + (nb / 4) * plan.blockBytes,
+                                             outputZeroPoint: zp, negativeSlope: slope,
+                                             c: c + nb, cStride: cout, channels: min(4, cout - nb))
+                        nb += 4
+                    }
+                case .scalar:
+                    let k = g.reductionSize
+                    let rq = RequantizationFP32(zeroPoint: zp)
+                    op.qWeights.withUnsafeBufferPointer { w in
+                        for r in 0..<rows {
+                            for co in 0..<cout {
+                                var acc = op.qBias[co]
+                                for i in 0..<k { acc = acc &+ Int32(a[r * aStride + i]) &* Int32(w[co * k + i]) }
+                                c[r * cout + co] = rq.requantize(acc, scale: op.qScales[co], negativeSlope: slope)
+                            }
+                        }
+                    }
+                }
+                p += rows
+            }
+        case .convTranspose:
+            let inQ = model.tensors[op.inputs[0]].quantization, outQ = model.tensors[op.output].quantization
+            op.qWeights.withUnsafeBufferPointer { w in op.qBias.withUnsafeBufferPointer { b in op.qScales.withUnsafeBufferPointer { s in
+                qs8ConvTranspose(plan.geometry, rowStart: begin, rowEnd: end,
+                                 input: tensorAddress(op.inputs[0]).assumingMemoryBound(to: Int8.self), inputZeroPoint: inQ.zeroPoint,
+                                 weights: w.baseAddress!, bias: b.baseAddress!, scales: s.baseAddress!,
+                                 outputZeroPoint: outQ.zeroPoint, negativeSlope: op.negativeSlope,
+                                 output: tensorAddress(op.output).assumingMemoryBound(to: Int8.self))
+            } } }
+        case .add:
+            let t = model.tensors[op.output]
+            let rowElems = t.width * t.channels
+            let qa = model.tensors[op.inputs[0]].quantization, qb = model.tensors[op.inputs[1]].quantization
+            qs8Add(count: (end - begin) * rowElems,
+                   a: tensorAddress(op.inputs[0]).assumingMemoryBound(to: Int8.self) + begin * rowElems,
+                   aZeroPoint: qa.zeroPoint, aMultiplier: plan.multipliers[0],
+                   b: tensorAddress(op.inputs[1]).assumingMemoryBound(to: Int8.self) + begin * rowElems,
+                   bZeroPoint: qb.zeroPoint, bMultiplier: plan.multipliers[1],
+                   outputZeroPoint: t.quantization.zeroPoint, negativeSlope: op.negativeSlope,
+                   output: tensorAddress(op.output).assumingMemoryBound(to: Int8.self) + begin * rowElems)
+        case .concat:
+            let o = model.tensors[op.output]
+            var offset = 0
+            for (j, ti) in op.inputs.enumerated() {
+                let x = model.tensors[ti]
+                let firstPixel = begin * o.width, pixels = (end - begin) * o.width
+                qs8ConcatSlice(pixels: pixels, channels: x.channels,
+                               input: tensorAddress(ti).assumingMemoryBound(to: Int8.self) + firstPixel * x.channels,
+                               inputZeroPoint: x.quantization.zeroPoint, multiplier: plan.multipliers[j], identical: plan.identical[j],
+                               output: tensorAddress(op.output).assumingMemoryBound(to: Int8.self) + firstPixel * o.channels,
+                               outputChannels: o.channels, offset: offset, outputZeroPoint: o.quantization.zeroPoint)
+                offset += x.channels
+            }
+        case .maxPool:
+            let x = model.tensors[op.inputs[0]], o = model.tensors[op.output]
+            qs8MaxPool(inputHeight: x.height, inputWidth: x.width, channels: x.channels, kernel: op.poolKernel, stride: op.poolStride,
+                       outputHeight: o.height, outputWidth: o.width, rowStart: begin, rowEnd: end,
+                       input: tensorAddress(op.inputs[0]).assumingMemoryBound(to: Int8.self),
+                       output: tensorAddress(op.output).assumingMemoryBound(to: Int8.self))
+        case .avgPool:
+            let x = model.tensors[op.inputs[0]], o = model.tensors[op.output]
+            qs8AvgPool(inputHeight: x.height, inputWidth: x.width, channels: x.channels, kernel: op.poolKernel, stride: op.poolStride,
+                       outputHeight: o.height, outputWidth: o.width, rowStart: begin, rowEnd: end,
+                       input: tensorAddress(op.inputs[0]).assumingMemoryBound(to: Int8.self),
+                       inputZeroPoint: x.quantization.zeroPoint, multiplier: plan.multipliers[0],
+                       output: tensorAddress(op.output).assumingMemoryBound(to: Int8.self), outputZeroPoint: o.quantization.zeroPoint)
+        case .resizeNearest2x:
+            let x = model.tensors[op.inputs[0]], o = model.tensors[op.output]
+            qs8ResizeNearest2x(inputWidth: x.width, channels: x.channels, outputWidth: o.width, rowStart: begin, rowEnd: end,
+                               input: tensorAddress(op.inputs[0]).assumingMemoryBound(to: Int8.self),
+                               output: tensorAddress(op.output).assumingMemoryBound(to: Int8.self))
+        case .mapSigmoid, .mapSoftmax2:
+            let src = tensorAddress(op.inputs[0]).assumingMemoryBound(to: Int8.self)
+            let w = model.inputWidth
+            op.table.withUnsafeBufferPointer { t in
+                if op.kind == .mapSigmoid {
+                    for i in (begin * w)..<(end * w) { heatmapBuffer[i] = t[Int(src[i]) + 128] }
+                } else {
+                    for i in (begin * w)..<(end * w) { heatmapBuffer[i] = t[Int(src[2 * i + 1]) - Int(src[2 * i]) + 255] }
+                }
+            }
+        }
+    }
+
+    private func runFloat(_ step: Int, _ begin: Int, _ end: Int, _ part: Int) {
+        let op = model.ops[step]
+        let plan = plans[step]
+        func f(_ t: Int) -> UnsafeMutablePointer<Float> { tensorAddress(t).assumingMemoryBound(to: Float.self) }
+        switch op.kind {
+        case .conv, .convTranspose:
+            let g = plan.geometry
+            let input = f(op.inputs[0]), output = f(op.output)
+            let acc = scratch[part].assumingMemoryBound(to: Float.self)
+            let w = plan.floatWeightsHWIO!
+            let cin = g.inputChannels, cout = g.outputChannels, slope = op.negativeSlope
+            for oy in begin..<end {
+                for ox in 0..<g.outputWidth {
+                    for co in 0..<cout { acc[co] = op.fBias[co] }
+                    for ky in 0..<g.kernelHeight {
+                        let iy: Int
+                        if op.kind == .conv { iy = oy * g.strideY - g.padTop + ky } else {
+                            let ty = oy + g.padTop - ky
+                            if ty < 0 || ty % g.strideY != 0 { continue }
+                            iy = ty / g.strideY
+                        }
+                        if iy < 0 || iy >= g.inputHeight { continue }
+                        for kx in 0..<g.kernelWidth {
+                            let ix: Int
+                            if op.kind == .conv { ix = ox * g.strideX - g.padLeft + kx } else {
+                                let tx = ox + g.padLeft - kx
+                                if tx < 0 || tx % g.strideX != 0 { continue }
+                                ix = tx / g.strideX
+                            }
+                            if ix < 0 || ix >= g.inputWidth { continue }
+                            let src = input + (iy * g.inputWidth + ix) * cin
+                            let wt = w + ((ky * g.kernelWidth + kx) * cin) * cout
+                            for ci in 0..<cin {
+                                let a = src[ci]
+                                let wr = wt + ci * cout
+                                for co in 0..<cout { acc[co] += a * wr[co] }
+                            }
+                        }
+                    }
+                    let dst = output + (oy * g.outputWidth + ox) * cout
+                    for co in 0..<cout { let v = acc[co]; dst[co] = v < 0 ? v * slope : v }
+                }
+            }
+        case .add:
+            let t = model.tensors[op.output]
+            let rowElems = t.width * t.channels
+            let a = f(op.inputs[0]), b = f(op.inputs[1]), o = f(op.output)
+            for i in (begin * rowElems)..<(end * rowElems) { let v = a[i] + b[i]; o[i] = v < 0 ? v * op.negativeSlope : v }
+        case .concat:
+            let o = model.tensors[op.output]
+            var offset = 0
+            for ti in op.inputs {
+                let x = model.tensors[ti]
+                let src = f(ti), dst = f(op.output)
+                for p in (begin * o.width)..<(end * o.width) {
+                    for c in 0..<x.channels { dst[p * o.channels + offset + c] = src[p * x.channels + c] }
+                }
+                offset += x.channels
+            }
+        case .maxPool, .avgPool:
+            let x = model.tensors[op.inputs[0]], o = model.tensors[op.output]
+            let src = f(op.inputs[0]), dst = f(op.output)
+            let k = op.poolKernel, s = op.poolStride, c = x.channels
+            for oy in begin..<end { for ox in 0..<o.width { for ch in 0..<c {
+                var m: Float = op.kind == .maxPool ? -Float.infinity : 0
+                for ky in 0..<k { for kx in 0..<k {
+                    let v = src[((oy * s + ky) * x.width + ox * s + kx) * c + ch]
+                    if op.kind == .maxPool { m = max(m, v) } else { m += v }
+                } }
+                dst[(oy * o.width + ox) * c + ch] = op.kind == .maxPool ? m : m / Float(k * k)
+            } } }
+        case .resizeNearest2x:
+            let x = model.tensors[op.inputs[0]], o = model.tensors[op.output]
+            let src = f(op.inputs[0]), dst = f(op.output), c = x.channels
+            for oy in begin..<end { for ox in 0..<o.width { for ch in 0..<c {
+                dst[(oy * o.width + ox) * c + ch] = src[((oy / 2) * x.width + ox / 2) * c + ch]
+            } } }
+        case .mapSigmoid, .mapSoftmax2:
+            let src = f(op.inputs[0])
+            let w = model.inputWidth
+            for i in (begin * w)..<(end * w) {
+                heatmapBuffer[i] = op.kind == .mapSigmoid ? 1 / (1 + expf(-src[i])) : 1 / (1 + expf(src[2 * i] - src[2 * i + 1]))
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+import ArgumentParser
+import Foundation
+import GRDAgent
+import GRDImaging
+import GRDRuntime
+
+/// `grdnet eval`: image and pixel metrics of a model on a data set in the MVTec AD layout, run by
+/// the Swift engine that runs on the box (not by the training framework).
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Measure a model on a labelled data set (MVTec AD layout) and write heatmap overlays.",
+        discussion: """
+            DATASET/test/good/ holds defect-free images; DATASET/test/<defect>/ defective ones with \
+            masks in DATASET/ground_truth/<defect>/<name>_mask.png. Prints image AUROC per defect \
+            class, pixel AUROC, pixel average precision and PRO (area under the per-region overlap \
+            curve up to 30 % false-positive rate), computed on the model's heatmap at model size.
+            """)
+
+    @Option(help: "The .grdnet model.") var model: String
+    @Option(help: "Data set folder in the MVTec AD layout.") var dataset: String
+    @Option(help: "int8 or fp32.") var precision = "int8"
+    @Option(help: "Worker threads.") var threads = 2
+    @Option(help: "ROI mask PNG (default: the model's own ROI).") var roi: String?
+    @Option(help: "Write heatmap overlays (PNG) for this many images, spread over the classes.") var overlays = 0
+    @Option(name: .customLong("overlay-dir"), help: "Folder for the overlays.") var overlayDir = "eval-overlays"
+    @Flag(help: "Print one JSON object instead of tables.") var json = false
+
+    func run() throws {
+        let testDir = dataset + "/test"
+        let classes = try subfolders(of: testDir)
+        guard classes.contains("good") else { throw ValidationError("\(testDir)/good not found: is \(dataset) in the MVTec AD layout?") }
+        let scorer = try ImageScorer(modelPath: model, precision: precision, threads: threads, roiPath: roi)
+        let w = scorer.model.inputWidth, h = scorer.model.inputHeight
+        var pixels = PixelMetrics()
+        var imageScores: [String: [Double]] = [:]
+        var items: [(cls: String, path: String)] = []
+        for c in classes { for p in try imageFiles(in: testDir + "/" + c) { items.append((c, p)) } }
+        guard !items.isEmpty else { throw ValidationError("no images under \(testDir)") }
+        let overlayEvery = overlays > 0 ? max(1, items.count / overlays) : Int.max
+        if overlays > 0 { try FileManager.default.createDirectory(atPath: overlayDir, withIntermediateDirectories: true) }
+        var written = 0
+        var missingMasks = 0
+        let start = Date()
+        for (i, item) in items.enumerated() {
+            let score = try scorer.score(path: item.path)
+            imageScores[item.cls, default: []].append(Double(score))
+            var mask = [UInt8](repeating: 0, count: w * h)
+            if item.cls != "good" {
+                let stem = ((item.path as NSString).lastPathComponent as NSString).deletingPathExtension
+                let maskPath = "\(dataset)/ground_truth/\(item.cls)/\(stem)_mask.png"
+                if FileManager.default.fileExists(atPath: maskPath) {
+                    mask = try ImageScorer.maskAtModelSize(path: maskPath, model: scorer.model)
+                } else {
+                    missingMasks += 1
+                }
+            }
+            pixels.add(heatmap: scorer.engine.heatmap, mask: mask, roi: scorer.roi, width: w, height: h)
+            if i % overlayEvery == 0 && written < overlays {
+                let name = "\(item.cls)_\(((item.path as NSString).lastPathComponent as NSString).deletingPathExtension)_score\(fixed(Double(score), 3)).png"
+                let overlay = heatmapOverlay(base: scorer.inputImage(), heatmap: scorer.engine.heatmap)
+                try writePNG(overlay, path: overlayDir + "/" + name)
+                written += 1
+            }
+            if !json && (i + 1) % 50 == 0 {
+                FileHandle.standardError.write(Data("evaluated \(i + 1)/\(items.count) images\n".utf8))
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let good = imageScores["good"] ?? []
+        let defectClasses = classes.filter { $0 != "good" }
+        var perClass: [(String, Int, Double)] = []
+        for c in defectClasses {
+            let s = imageScores[c] ?? []
+            perClass.append((c, s.count, areaUnderROC(negatives: good, positives: s)))
+        }
+        let allDefects = defectClasses.flatMap { imageScores[$0] ?? [] }
+        let imageAUROC = areaUnderROC(negatives: good, positives: allDefects)
+        let pixelAUROC = pixels.auroc(), pixelAP = pixels.averagePrecision(), pro = pixels.pro(maxFPR: 0.3)
+
+        if json {
+            var o: [String: Any] = [
+                "model": model, "dataset": dataset, "precision": precision, "threads": threads,
+                "images": items.count, "good_images": good.count, "defective_images": allDefects.count,
+                "image_auroc": imageAUROC, "pixel_auroc": pixelAUROC, "pixel_ap": pixelAP, "pro_0_3": pro,
+                "seconds": seconds, "missing_masks": missingMasks, "overlays_written": written,
+            ]
+            o["image_auroc_per_class"] = Dictionary(uniqueKeysWithValues: perClass.map { ($0.0, $0.2) })
+            try printJSONObject(o)
+            return
+        }
+        var t = TextTable(["class", "images", "image AUROC %"])
+        t.add(["good", String(good.count), "-"])
+        for (c, n, a) in perClass { t.add([c, String(n), fixed(a * 100, 2)]) }
+        t.add(["all defects", String(allDefects.count), fixed(imageAUROC * 100, 2)])
+        print("model \(model) (\(precision), \(threads) threads) on \(dataset): \(items.count) images in \(fixed(seconds, 1)) s")
+        print(t.render())
+        var p = TextTable(["pixel metric (model size \(w)x\(h))", "value %"])
+        p.add(["pixel AUROC", fixed(pixelAUROC * 100, 2)])
+        p.add(["pixel AP", fixed(pixelAP * 100, 2)])
+        p.add(["PRO (FPR <= 30 %)", fixed(pro * 100, 2)])
+        print("")
+        print(p.render())
+        if missingMasks > 0 { print("warning: \(missingMasks) defective images had no mask (counted as all-good pixels)") }
+        if written > 0 { print("\(written) heatmap overlays written to \(overlayDir)/") }
+    }
+}
+
+/// Pixel-level metrics from binned heatmap values: memory stays constant however many images are
+/// evaluated, and the binning error (1/4096 of the score range) is far below the metrics' noise.
+struct PixelMetrics {
+    static let bins = 4096
+    var positives = [UInt64](repeating: 0, count: bins)
+    var negatives = [UInt64](repeating: 0, count: bins)
+    /// Per ground-truth region: a histogram of its pixels' values (for PRO).
+    var regions: [[UInt32]] = []
+
+    static func bin(_ v: Float) -> Int {
+        let c = min(max(v, 0), 1)
+        return min(bins - 1, Int(c * Float(bins)))
+    }
+
+    mutating func add(heatmap: UnsafeBufferPointer<Float>, mask: [UInt8], roi: [UInt8]?, width: Int, height: Int) {
+        for i in 0..<(width * height) {
+            let v = (roi.map { $0[i] == 0 } ?? false) ? 0 : heatmap[i]
+            if mask[i] != 0 { positives[PixelMetrics.bin(v)] += 1 } else { negatives[PixelMetrics.bin(v)] += 1 }
+        }
+        // Connected ground-truth regions (8-connectivity), each with its own value histogram.
+        var label = [Int32](repeating: 0, count: width * height)
+        var stack: [Int] = []
+        var next: Int32 = 0
+        for start in 0..<(width * height) where mask[start] != 0 && label[start] == 0 {
+            next += 1
+            var hist = [UInt32](repeating: 0, count: PixelMetrics.bins)
+            stack.append(start)
+            label[start] = next
+            while let p = stack.popLast() {
+                let v = (roi.map { $0[p] == 0 } ?? false) ? 0 : heatmap[p]
+                hist[PixelMetrics.bin(v)] += 1
+                let x = p % width, y = p / width
+                for dy in -1...1 {
+                    for dx in -1...1 where dx != 0 || dy != 0 {
+                        let nx = x + dx, ny = y + dy
+                        guard nx >= 0, ny >= 0, nx < width, ny < height else { continue }
+                        let q = ny * width + nx
+                        if mask[q] != 0 && label[q] == 0 { label[q] = next; stack.append(q) }
+                    }
+                }
+            }
+            regions.append(hist)
+        }
+    }
+
+    /// P(positive pixel > negative pixel) + 0.5 P(same bin).
+    func auroc() -> Double {
+        let np = Double(positives.reduce(0, +)), nn = Double(negatives.reduce(0, +))
+        guard np > 0, nn > 0 else { return .nan }
+        var negBelow = 0.0, sum = 0.0
+        for b in 0..<PixelMetrics.bins {
+            sum += Double(positives[b]) * (negBelow + 0.5 * Double(negatives[b]))
+            negBelow += Double(negatives[b])
+        }
+        return sum / (np * nn)
+    }
+
+    /// Average precision: sum over thresholds (high to low) of precision x recall increment.
+    func averagePrecision() -> Double {
+        let np = Double(positives.reduce(0, +))
+        guard np > 0 else { return .nan }
+        var tp = 0.0, fp = 0.0, ap = 0.0
+        for b in stride(from: PixelMetrics.bins - 1, through: 0, by: -1) {
+            let dtp = Double(positives[b])
+            tp += dtp
+            fp += Double(negatives[b])
+            if dtp > 0 { ap += (dtp / np) * (tp / (tp + fp)) }
+        }
+        return ap
+    }
+
+    /// Area under the PRO curve for false-positive rates in [0, maxFPR], normalised to [0, 1].
+    func pro(maxFPR: Double) -> Double {
+        let nn = Double(negatives.reduce(0, +))
+        guard nn > 0, !regions.isEmpty else { return .nan }
+        let sizes = regions.map { Double($0.reduce(0, +)) }
+        var regionAbove = [Double](repeating: 0, count: regions.count)
+        var negAbove = 0.0
+        var lastFPR = 0.0, lastPRO = 0.0, area = 0.0
+        for b in stride(from: PixelMetrics.bins - 1, through: 0, by: -1) {
+            negAbove += Double(negatives[b])
+            var pro = 0.0
+            for r in 0..<regions.count {
+                regionAbove[r] += Double(regions[r][b])
+                pro += regionAbove[r] / sizes[r]
+            }
+            pro /= Double(regions.count)
+            let fpr = negAbove / nn
+            if fpr > maxFPR {
+                // Interpolate the last segment up to maxFPR.
+                let t = (maxFPR - lastFPR) / max(fpr - lastFPR, 1e-12)
+                let proAtMax = lastPRO + t * (pro - lastPRO)
+                area += (maxFPR - lastFPR) * (lastPRO + proAtMax) / 2
+                return area / maxFPR
+            }
+            area += (fpr - lastFPR) * (lastPRO + pro) / 2
+            lastFPR = fpr
+            lastPRO = pro
+        }
+        return area / maxFPR
+    }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import GRDImaging
+import GRDRuntime
+
+/// Scores image files with a model exactly as the daemon scores camera frames: the same
+/// preprocessing (GRDImaging.FramePreprocessor), the same engine, ROI and score. Shared by
+/// `grdnet calibrate` and `grdnet eval`, so that offline numbers are the numbers the line sees.
+final class ImageScorer {
+    let model: GRDNetModel
+    let engine: InferenceEngine
+    let preprocessor: FramePreprocessor
+    let roi: [UInt8]?
+
+    init(modelPath: String, precision: String, threads: Int, roiPath: String?) throws {
+        model = try loadModel(modelPath)
+        engine = try makeEngine(model, threads: threads, precision: precision, kernels: nil)
+        preprocessor = FramePreprocessor(targetWidth: model.inputWidth, targetHeight: model.inputHeight,
+                                         targetChannels: model.inputChannels, crop: nil)
+        if let roiPath {
+            roi = try ImageScorer.maskAtModelSize(path: roiPath, model: model)
+        } else {
+            roi = model.defaultROI
+        }
+    }
+
+    /// Loads a PNG mask and resizes it to the model geometry (area filter, then >= 50 % = set).
+    static func maskAtModelSize(path: String, model: GRDNetModel) throws -> [UInt8] {
+        let mask = try loadPNGMask(path: path)
+        let resize = FramePreprocessor(targetWidth: model.inputWidth, targetHeight: model.inputHeight,
+                                       targetChannels: 1, crop: nil)
+        let resized = try resize.prepare(mask.pixels, format: .grey, width: mask.width, height: mask.height)
+        return resized.map { $0 >= 128 ? 255 : 0 }
+    }
+
+    /// Fills the engine input from an image file (JPEG, or grey PNG).
+    func loadInput(path: String) throws {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".png") {
+            guard model.inputChannels == 1 else {
+                throw ValidationError("\(path): PNG input is supported for grey models only; convert the images to JPEG")
+            }
+            let image = try loadPNG(path: path, channels: 1)
+            try image.pixels.withUnsafeBytes { src in
+                try preprocessor.prepare(src, format: .grey, width: image.width, height: image.height, into: engine.input)
+            }
+        } else {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("cannot read image \(path)")
+            }
+            try data.withUnsafeBytes { src in
+                try preprocessor.prepare(src, format: .mjpeg, width: 0, height: 0, into: engine.input)
+            }
+        }
+    }
+
+    /// Scores one image file; the heatmap stays in `engine.heatmap` until the next call.
+    func score(path: String) throws -> Float {
+        try loadInput(path: path)
+        if let roi {
+            return try roi.withUnsafeBufferPointer { try engine.run(roi: $0.baseAddress) }
+        }
+        return try engine.run(roi: nil)
+    }
+
+    /// The model-sized input as an image (for overlays).
+    func inputImage() -> Image {
+        Image(width: model.inputWidth, height: model.inputHeight, channels: model.inputChannels,
+              pixels: Array(engine.input))
+    }
+}
+
+/// Image files (JPEG, PNG) directly inside a folder, sorted by name.
+func imageFiles(in folder: String) throws -> [String] {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw ValidationError("\(folder) is not a folder")
+    }
+    let names = try FileManager.default.contentsOfDirectory(atPath: folder)
+    let base = folder.hasSuffix("/") ? folder : folder + "/"
+    return names.filter { n in
+        let l = n.lowercased()
+        return l.hasSuffix(".jpg") || l.hasSuffix(".jpeg") || l.hasSuffix(".png")
+    }.sorted().map { base + $0 }
+}
+
+/// Sub-folders of a folder, sorted by name.
+func subfolders(of folder: String) throws -> [String] {
+    let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+    return names.filter { n in
+        var d: ObjCBool = false
+        return FileManager.default.fileExists(atPath: folder + "/" + n, isDirectory: &d) && d.boolValue
+    }
+}
+
+/// Parses "0.1%", "0.001" or "1e-3" as a rate.
+func parseRate(_ text: String) throws -> Double {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    if trimmed.hasSuffix("%") {
+        guard let v = Double(trimmed.dropLast()) else { throw ValidationError("cannot read '\(text)' as a percentage") }
+        return v / 100
+    }
+    guard let v = Double(trimmed) else { throw ValidationError("cannot read '\(text)' as a rate (e.g. 0.1% or 0.001)") }
+    return v
+}
+
+/// Prints a JSON object with sorted keys.
+func printJSONObject(_ object: [String: Any]) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+    print(String(decoding: data, as: UTF8.self))
+}

@@ -1,0 +1,122 @@
+import Foundation
+import XCTest
+@testable import GRDRuntime
+import GRDKernels
+
+final class InferenceEngineTests: XCTestCase {
+    func fill(_ e: InferenceEngine, seed: UInt64) {
+        var rng = SplitMix(seed: seed)
+        for i in 0..<e.input.count { e.input[i] = UInt8(truncatingIfNeeded: rng.next()) }
+    }
+
+    /// Every kernel family and thread count gives the same int8 tensors as the scalar reference,
+    /// on a graph with every operator (odd channel counts: 1, 5, 8, 19, 21).
+    func testKernelFamiliesAndThreadsAgreeWithScalarReference() throws {
+        let m = try GRDNetModel(path: writeTemp(makeAllOpsModel(seed: 7).build()))
+        let reference = try InferenceEngine(model: m, threads: 1, precision: .int8, kernels: .scalar)
+        for seed in 0..<3 as Range<UInt64> {
+            fill(reference, seed: seed)
+            let refScore = try reference.run(roi: nil)
+            let refOut = Array(reference.outputInt8)
+            for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76] where family.isSupported {
+                for threads in [1, 2, 3] {
+                    let e = try InferenceEngine(model: m, threads: threads, precision: .int8, kernels: family)
+                    fill(e, seed: seed)
+                    let s = try e.run(roi: nil)
+                    XCTAssertEqual(Array(e.outputInt8), refOut, "\(family) x\(threads)")
+                    XCTAssertEqual(s, refScore)
+                }
+            }
+            XCTAssertGreaterThan(Set(refOut).count, 3, "output is not trivially constant")
+        }
+    }
+
+    /// One convolution checked against a hand-written loop with the documented requantisation.
+    func testConvolutionMatchesDocumentedSemantics() throws {
+        var b = TestModelBuilder(height: 6, width: 6, channels: 1, inputScale: 0.02, inputZeroPoint: -3)
+        let t = b.tensor(3, 3, 3, scale: 0.05, zp: 4)
+        var w: [Int8] = []
+        for i in 0..<(3 * 16) { w.append(Int8(i * 37 % 255 - 127)) }
+        let bias: [Int32] = [100, -2000, 7], scales: [Float] = [0.003, 0.0011, 0.02]
+        b.conv(0, t, k: 4, stride: 2, pad: 1, slope: 0.2, weights: w, bias: bias, scales: scales)
+        let m = try GRDNetModel(path: writeTemp(b.build()))
+        let e = try InferenceEngine(model: m, threads: 1, precision: .int8, kernels: .c16HalvesA72)
+        fill(e, seed: 9)
+        try e.run(roi: nil)
+        let q = (0..<36).map { m.inputTable[Int(e.input[$0])] }
+        let rq = RequantizationFP32(zeroPoint: 4)
+        for oy in 0..<3 { for ox in 0..<3 { for co in 0..<3 {
+            var acc = bias[co]
+            for ky in 0..<4 { for kx in 0..<4 {
+                let iy = oy * 2 - 1 + ky, ix = ox * 2 - 1 + kx
+                let v = (iy >= 0 && iy < 6 && ix >= 0 && ix < 6) ? Int32(q[iy * 6 + ix]) : -3
+                acc += v * Int32(w[co * 16 + ky * 4 + kx])
+            } }
+            var f = Float(acc) * scales[co]
+            if f < 0 { f *= 0.2 }
+            let want = Int8(clamping: Int32(f.rounded(.toNearestOrEven)) + 4)
+            XCTAssertEqual(rq.requantize(acc, scale: scales[co], negativeSlope: 0.2), want)
+            XCTAssertEqual(e.outputInt8[(oy * 3 + ox) * 3 + co], want, "pixel \(oy),\(ox) channel \(co)")
+        } } }
+    }
+
+    /// Memory is planned once: buffers keep their addresses and runs are repeatable.
+    func testBuffersAreStableAndRunsRepeatable() throws {
+        let m = try GRDNetModel(path: writeTemp(makeAllOpsModel(seed: 2, roi: true).build()))
+        let e = try InferenceEngine(model: m, threads: 2, precision: .int8)
+        let inputAddress = e.input.baseAddress, heatAddress = e.heatmap.baseAddress
+        let outAddress = e.outputInt8.baseAddress
+        fill(e, seed: 5)
+        let s1 = try e.run(roi: nil)
+        let h1 = Array(e.heatmap)
+        for _ in 0..<5 { XCTAssertEqual(try e.run(roi: nil), s1) }
+        XCTAssertEqual(Array(e.heatmap), h1)
+        XCTAssertEqual(e.input.baseAddress, inputAddress)
+        XCTAssertEqual(e.heatmap.baseAddress, heatAddress)
+        XCTAssertEqual(e.outputInt8.baseAddress, outAddress)
+        // default ROI: pixels with x % 10 >= 7 are ignored and zero in the heatmap
+        for i in 0..<120 where i % 10 >= 7 { XCTAssertEqual(e.heatmap[i], 0) }
+        // an all-zero ROI gives score 0; a full ROI at least the default ROI's score
+        let none = [UInt8](repeating: 0, count: 120), all = [UInt8](repeating: 1, count: 120)
+        XCTAssertEqual(try none.withUnsafeBufferPointer { try e.run(roi: $0.baseAddress) }, 0)
+        XCTAssertGreaterThanOrEqual(try all.withUnsafeBufferPointer { try e.run(roi: $0.baseAddress) }, s1)
+    }
+
+    func testSelfTestPassesAndDetectsDifferences() throws {
+        var b = makeAllOpsModel(seed: 4)
+        let m0 = try GRDNetModel(path: writeTemp(b.build(), "g0"))
+        let ref = try InferenceEngine(model: m0, threads: 1, precision: .int8, kernels: .scalar)
+        fill(ref, seed: 1)
+        let s = try ref.run(roi: nil)
+        let input = Array(ref.input), out = Array(ref.outputInt8)
+        b.addGolden(input: input, output: out, score: s, fp32Score: 0)
+        let good = try GRDNetModel(path: writeTemp(b.build(), "g1"))
+        XCTAssertNoThrow(try InferenceEngine(model: good, threads: 2, precision: .int8, kernels: .c16HalvesA72).selfTest())
+        var bad = makeAllOpsModel(seed: 4)
+        var wrong = out
+        wrong[17] = wrong[17] == 127 ? 126 : wrong[17] + 1
+        bad.addGolden(input: input, output: wrong, score: s, fp32Score: 0)
+        let badModel = try GRDNetModel(path: writeTemp(bad.build(), "g2"))
+        XCTAssertThrowsError(try InferenceEngine(model: badModel, threads: 1, precision: .int8).selfTest()) { e in
+            XCTAssertTrue("\(e)".contains("first at element 17"), "\(e)")
+        }
+    }
+
+    func testBoxFilterScore() throws {
+        // a 1-channel map driven straight from the input: conv 1x1 with weight 127
+        var b = TestModelBuilder(height: 30, width: 30, channels: 1)
+        let t = b.tensor(30, 30, 1, scale: 0.1, zp: 0)
+        b.conv(0, t, k: 1, stride: 1, pad: 0, slope: 1, weights: [127], bias: [0], scales: [1])
+        b.mapSigmoid(t)
+        let m = try GRDNetModel(path: writeTemp(b.build()))
+        let e = try InferenceEngine(model: m, threads: 1, precision: .int8)
+        for i in 0..<900 { e.input[i] = 0 }
+        let base = try e.run(roi: nil)
+        let p0 = e.heatmap[0]
+        XCTAssertEqual(base, Float(Double(UInt32(p0 * 65535 + 0.5) * 441) / (441.0 * 65535.0)), accuracy: 1e-6)
+        e.input[15 * 30 + 15] = 255  // one hot pixel: the 21x21 mean rises by (p1 - p0) / 441
+        let s = try e.run(roi: nil)
+        let p1 = e.heatmap[15 * 30 + 15]
+        XCTAssertEqual(s - base, (p1 - p0) / 441, accuracy: 2e-5)
+    }
+}

@@ -1,0 +1,145 @@
+// C harness for the Swift int8 kernels under qemu-aarch64 (Tests/arm/run).
+//   harness check        bit-exact comparison with a scalar C reference: fixed shapes, random
+//                        shapes, worst case (-128 activations against +-127 weights)
+//   harness bench c16|dot  one conv-sized GEMM (for the instruction-mix plugin); prints the MACs
+//   harness dot          calls the dot-product kernel once (SIGILL expected on a Cortex-A72)
+// Compile with -ffp-contract=off: the reference must not fuse a*b+c (Swift does not either).
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int64_t sint;
+typedef void (*gemm_t)(sint rows, sint kc, const int8_t* a, sint a_stride, const void* w, int32_t zp, float slope,
+                       int8_t* c, sint c_stride, sint channels);
+typedef void (*pack_t)(sint n, sint k, sint kcp, const int8_t* w, const int32_t* b, const float* s, void* out);
+sint grd_c16_block_bytes(sint kc);
+sint grd_kc4_block_bytes(sint kc);
+void grd_pack_c16(sint, sint, sint, const int8_t*, const int32_t*, const float*, void*);
+void grd_pack_kc4(sint, sint, sint, const int8_t*, const int32_t*, const float*, void*);
+void grd_qs8_gemm_2x8c16_halves_a72(sint, sint, const int8_t*, sint, const void*, int32_t, float, int8_t*, sint, sint);
+void grd_qs8_gemm_2x4_dotloop_a76(sint, sint, const int8_t*, sint, const void*, int32_t, float, int8_t*, sint, sint);
+void grd_im2col(sint, sint, sint, sint, sint, sint, sint, sint, const int8_t*, int8_t, sint, sint, int8_t*);
+
+struct family { const char* name; gemm_t gemm; pack_t pack; sint (*block)(sint); int nr; };
+static const struct family families[] = {
+  {"a72-c16-halves", grd_qs8_gemm_2x8c16_halves_a72, grd_pack_c16, grd_c16_block_bytes, 8},
+  {"a76-dotloop", grd_qs8_gemm_2x4_dotloop_a76, grd_pack_kc4, grd_kc4_block_bytes, 4},
+};
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return (uint32_t)(rng >> 11); }
+
+static int8_t ref_requant(int32_t acc, float scale, int32_t zp, float slope) {
+  float f = (float)acc * scale;
+  if (f < 0) f = f * slope;
+  if (f > 4194303.0f) f = 4194303.0f;
+  if (f < -4194303.0f) f = -4194303.0f;
+  long q = (long)nearbyintf(f) + zp;  // default rounding mode: half to even
+  if (q < -128) q = -128;
+  if (q > 127) q = 127;
+  return (int8_t)q;
+}
+
+static int run_case(const struct family* f, int rows, int kc, int n, int worst, float slope, int* cases) {
+  int8_t* a = malloc(2 * (size_t)kc);
+  int8_t* w = malloc((size_t)n * kc);
+  int32_t* b = malloc(4 * (size_t)n);
+  float* s = malloc(4 * (size_t)n);
+  for (int i = 0; i < 2 * kc; i++) a[i] = worst ? -128 : (int8_t)(rnd() % 256 - 128);
+  for (int i = 0; i < n * kc; i++) w[i] = worst ? ((i / kc) % 2 ? -127 : 127) : (int8_t)(rnd() % 255 - 127);
+  for (int i = 0; i < n; i++) { b[i] = (int32_t)(rnd() % 20001) - 10000; s[i] = worst ? 1.0f / 16384 : 0.0001f + (rnd() % 1000) * 1e-6f; }
+  int32_t zp = (int32_t)(rnd() % 41) - 20;
+  size_t bb = (size_t)f->block(kc);
+  size_t blocks = (size_t)(n + f->nr - 1) / f->nr;
+  void* packed = malloc(bb * blocks);
+  f->pack(n, kc, kc, w, b, s, packed);
+  int8_t* c = malloc(2 * (size_t)n);
+  memset(c, 0x55, 2 * (size_t)n);
+  for (int nb = 0; nb < n; nb += f->nr)
+    f->gemm(rows, kc, a, kc, (char*)packed + (nb / f->nr) * bb, zp, slope, c + nb, n, n - nb < f->nr ? n - nb : f->nr);
+  int bad = 0;
+  for (int r = 0; r < rows; r++)
+    for (int j = 0; j < n; j++) {
+      int32_t acc = b[j];
+      for (int k = 0; k < kc; k++) acc += (int32_t)a[r * kc + k] * w[j * kc + k];
+      if (c[r * n + j] != ref_requant(acc, s[j], zp, slope)) bad++;
+    }
+  if (bad) printf("FAIL %s rows=%d kc=%d n=%d worst=%d slope=%g: %d mismatches\n", f->name, rows, kc, n, worst, slope, bad);
+  (*cases)++;
+  free(a); free(w); free(b); free(s); free(packed); free(c);
+  return bad != 0;
+}
+
+static int check_im2col(void) {
+  // 7x5x3 input, 3x3 stride 2 pad 1 -> 4x3 output; compare every patch with a direct gather
+  int h = 7, w = 5, cin = 3, k = 3, st = 2, pad = 1, oh = 4, ow = 3, kp = (k * k * cin + 15) / 16 * 16;
+  int8_t in[7 * 5 * 3], tile[12 * 32];
+  for (int i = 0; i < h * w * cin; i++) in[i] = (int8_t)(rnd() % 256 - 128);
+  grd_im2col(h, w, cin, k, st, pad, oh, ow, in, -7, 0, oh * ow, tile);
+  int bad = 0;
+  for (int p = 0; p < oh * ow; p++)
+    for (int ky = 0; ky < k; ky++)
+      for (int kx = 0; kx < k; kx++)
+        for (int c = 0; c < cin; c++) {
+          int iy = (p / ow) * st - pad + ky, ix = (p % ow) * st - pad + kx;
+          int8_t want = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? in[(iy * w + ix) * cin + c] : -7;
+          if (tile[p * kp + (ky * k + kx) * cin + c] != want) bad++;
+        }
+  printf("%s im2col 3x3 s2 p1 on 7x5x3\n", bad ? "FAIL" : "ok  ");
+  return bad != 0;
+}
+
+int main(int argc, char** argv) {
+  const char* mode = argc > 1 ? argv[1] : "check";
+  if (!strcmp(mode, "dot")) {
+    static int8_t a[64], c[4];
+    static char w[16 + 4 * 32 + 16];
+    grd_qs8_gemm_2x4_dotloop_a76(1, 32, a, 32, w, 0, 1.0f, c, 4, 4);
+    printf("dot kernel ran\n");
+    return 0;
+  }
+  if (!strcmp(mode, "bench")) {
+    const struct family* f = &families[argc > 2 && !strcmp(argv[2], "dot") ? 1 : 0];
+    int m = 256, n = 32, kc = 288;  // 256 output pixels of a 3x3 conv, 32 -> 32 channels
+    int8_t* a = calloc((size_t)m * kc, 1);
+    int8_t* w = calloc((size_t)n * kc, 1);
+    int32_t b[32] = {0};
+    float s[32];
+    for (int i = 0; i < 32; i++) s[i] = 0.001f;
+    for (int i = 0; i < m * kc; i++) a[i] = (int8_t)(rnd() % 256 - 128);
+    for (int i = 0; i < n * kc; i++) w[i] = (int8_t)(rnd() % 255 - 127);
+    size_t bb = (size_t)f->block(kc);
+    void* packed = malloc(bb * (size_t)(n / f->nr));
+    f->pack(n, kc, kc, w, b, s, packed);
+    int8_t* c = malloc((size_t)m * n);
+    for (int r = 0; r < m; r += 2)
+      for (int nb = 0; nb < n; nb += f->nr)
+        f->gemm(2, kc, a + (size_t)r * kc, kc, (char*)packed + (nb / f->nr) * bb, 0, 1.0f, c + (size_t)r * n + nb, n, f->nr);
+    printf("macs %lld\n", (long long)m * n * kc);
+    return 0;
+  }
+  int nf = argc > 2 && !strcmp(argv[2], "a72only") ? 1 : 2;
+  int fails = 0, cases = 0;
+  static const int kcs[] = {16, 32, 144, 576, 1152}, ns[] = {1, 4, 5, 8, 13, 32};
+  static const float slopes[] = {1.0f, 0.0f, 0.2f};
+  for (int fi = 0; fi < nf; fi++) {
+    const struct family* f = &families[fi];
+    int before = fails;
+    for (unsigned i = 0; i < sizeof kcs / sizeof *kcs; i++)
+      for (unsigned j = 0; j < sizeof ns / sizeof *ns; j++)
+        for (int rows = 1; rows <= 2; rows++)
+          fails += run_case(f, rows, kcs[i], ns[j], 0, slopes[(i + j + rows) % 3], &cases);
+    for (int t = 0; t < 60; t++)
+      fails += run_case(f, 1 + rnd() % 2, 16 * (1 + rnd() % 40), 1 + rnd() % 40, 0, slopes[rnd() % 3], &cases);
+    for (unsigned i = 0; i < sizeof kcs / sizeof *kcs; i++) {
+      fails += run_case(f, 2, kcs[i], 8, 1, 1.0f, &cases);
+      fails += run_case(f, 1, kcs[i], 5, 1, 0.2f, &cases);
+    }
+    printf("%s %s: fixed, random and worst-case shapes bit-exact\n", fails == before ? "ok  " : "FAIL", f->name);
+  }
+  fails += check_im2col();
+  printf("%d cases, %d failed\n", cases, fails);
+  return fails != 0;
+}

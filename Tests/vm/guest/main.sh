@@ -1,0 +1,19 @@
+#!/bin/sh
+# Guest entry point (the initramfs runs it, then powers off): each NN-*.sh test file in turn,
+# each bounded by a timeout; BEGIN/END markers let the host notice a file that died midway.
+OUT=/tmp/grd-vm-out
+. "$OUT/env.sh"
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+echo "guest: kernel $(uname -r), uptime $(cut -d' ' -f1 /proc/uptime) s, init $(cat /proc/1/comm)"
+for t in "$GRD_VM_DIR"/guest/[0-9][0-9]-*.sh; do
+    n="$(basename "$t" .sh)"
+    case " ${GRD_VM_ONLY:-$n} " in *" $n "*) ;; *) continue ;; esac
+    echo "BEGIN $n" >>"$OUT/results.txt"
+    start=$(cut -d' ' -f1 /proc/uptime)
+    timeout -k 5 "${GRD_VM_TEST_TIMEOUT:-240}" /bin/sh "$t" >"$OUT/$n.log" 2>&1
+    rc=$?
+    cat "$OUT/$n.log"
+    echo "END $n rc=$rc t=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.1f", b-a}')s" >>"$OUT/results.txt"
+done
+echo "GUEST-DONE" >>"$OUT/results.txt"
+sync
