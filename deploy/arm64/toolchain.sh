@@ -146,10 +146,10 @@ arm64_sysroot_ensure() {
         rm -rf "$ARM64_SYSROOT/usr/libexec/swift/lib/swift/host" "$ARM64_SYSROOT/usr/libexec/swift/lib/swift/embedded"
         echo '{"Version":"6.0","CanonicalName":"debian.trixie.arm64","DisplayName":"Debian trixie arm64"}' \
             >"$ARM64_SYSROOT/SDKSettings.json"
-        arm64_sdk_bundle_write
         echo "$want" >"$stamp"
         say "arm64: sysroot ready in $((SECONDS - start)) s ($(du -sh "$ARM64_SYSROOT" | cut -f1))"
     fi
+    arm64_sdk_bundle_write   # cheap: always the current recipe
 }
 
 arm64_sdk_bundle_write() {
@@ -165,10 +165,11 @@ EOF
   "toolsetPaths": ["toolset.json"] } } }
 EOF
     # Debian's /usr/bin/ld is x86-only: link with the lld that swiftlang ships. The rpath is where
-    # Debian's libswiftlang puts the runtime on the Pi.
+    # Debian's libswiftlang puts the runtime on the Pi: /usr/libexec/swift/lib/swift/linux (the
+    # /usr/lib/swift symlink comes only with the compiler package, swiftlang).
     cat >"$ARM64_BUNDLE/$ARM64_SDK_NAME/toolset.json" <<'EOF'
 { "schemaVersion": "1.0",
-  "swiftCompiler": { "extraCLIOptions": ["-use-ld=lld", "-no-toolchain-stdlib-rpath", "-Xlinker", "-rpath", "-Xlinker", "/usr/lib/swift/linux"] },
+  "swiftCompiler": { "extraCLIOptions": ["-use-ld=lld", "-no-toolchain-stdlib-rpath", "-Xlinker", "-rpath", "-Xlinker", "/usr/libexec/swift/lib/swift/linux"] },
   "linker": { "path": "/usr/libexec/swift/bin/ld.lld" } }
 EOF
 }
@@ -247,7 +248,7 @@ arm64_binfmt_off() {
 # arm64_in_target CMD: runs the shell string CMD in the arm64 root file system (emulated).
 arm64_in_target() {
     unshare --mount --propagation private bash -c '
-        set -e; R="$1"; mount -t proc proc "$R/proc"; mount --bind /dev "$R/dev"
+        set -e; R="$1"; mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"
         exec chroot "$R" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root \
             LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive sh -c "$2"
     ' _ "$ARM64_TARGET_ROOTFS" "$1"
