@@ -320,6 +320,7 @@ public final class Agent: @unchecked Sendable {
             let flowing = framesFlowing
             if flowing && !ready {
                 ready = true
+                wasFlowing = true
                 notifier.notify("READY=1\nSTATUS=inspecting: \(summaryLine())")
                 Log.shared.notice("inspecting: every camera delivers frames")
             }

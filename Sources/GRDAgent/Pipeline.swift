@@ -257,6 +257,8 @@ public final class CameraPipeline: @unchecked Sendable {
                     continue
                 }
                 captured &+= 1
+                // Past the frame limit (demo, tests): neither inspected nor counted.
+                if let limit = stopAfter, captured > limit { continue }
                 let pausedNow = statsLock.withLock { () -> Bool in
                     stats.framesCaptured &+= 1
                     stats.source = source!.counters
@@ -264,7 +266,6 @@ public final class CameraPipeline: @unchecked Sendable {
                     return paused
                 }
                 if pausedNow { continue }
-                if let limit = stopAfter, captured > limit { continue }
                 slot.put(&frame)
             } catch {
                 noteCaptureError("\(describeSource()): \(error); re-opening")
