@@ -2,6 +2,11 @@
 import Glibc
 #endif
 
+#if arch(arm64)
+/// glibc's getauxval: Swift 6.0.3's Glibc module (Raspberry Pi OS trixie) does not export <sys/auxv.h>.
+@_silgen_name("getauxval") private func grdGetauxval(_ type: UInt) -> UInt
+#endif
+
 /// The int8 GEMM micro-kernel family the engine runs convolutions with.
 public enum QS8KernelFamily: String, CaseIterable, Sendable {
     /// 2x8 c16 "halves" (SMULL/SMLAL/SADDW on Cortex-A72; pmaddwd-style on x86).
@@ -31,7 +36,7 @@ public enum QS8KernelFamily: String, CaseIterable, Sendable {
     static let dotLoopAvailable: Bool = {
         #if arch(arm64)
         let hwcapASIMDDP: UInt = 1 << 20
-        return getauxval(UInt(AT_HWCAP)) & hwcapASIMDDP != 0
+        return grdGetauxval(16 /* AT_HWCAP */) & hwcapASIMDDP != 0
         #else
         return true  // built for the baseline CPU on other architectures
         #endif

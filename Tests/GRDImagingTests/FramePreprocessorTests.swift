@@ -17,7 +17,11 @@ final class FramePreprocessorTests: XCTestCase {
 
     func testAreaDownscaleAveragesBlocksExactly() throws {
         // 8x8 with 4x4 blocks of 10, 20, 30, 40 -> 2x2.
-        let frame = greyFrame(8, 8) { x, y in UInt8(10 * (1 + (x / 4) + 2 * (y / 4))) }
+        // (Typed in two steps: Swift 6.0.3 gives up type-checking the one-expression form.)
+        let frame = greyFrame(8, 8) { x, y in
+            let level: Int = 10 * (1 + x / 4 + 2 * (y / 4))
+            return UInt8(level)
+        }
         let p = FramePreprocessor(targetWidth: 2, targetHeight: 2, targetChannels: 1, crop: nil)
         XCTAssertEqual(try p.prepare(frame, format: .grey, width: 8, height: 8), [10, 20, 30, 40])
         // A checkerboard averages to its mean under the area filter (no aliasing).
