@@ -4,6 +4,16 @@
 OUT=/tmp/grd-vm-out
 . "$OUT/env.sh"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# Services run with PrivateTmp=yes: binaries of a checkout under /tmp would be invisible to them,
+# so such binaries are copied into the guest's own (writable, throw-away) root first.
+for v in GRDNETD GRDNET VMPROBE; do
+    eval "p=\${$v:-}"
+    case "$p" in
+        /tmp/*) mkdir -p /usr/local/lib/grd-vm && cp "$p" "/usr/local/lib/grd-vm/$v" \
+                && echo "$v='/usr/local/lib/grd-vm/$v'" >>"$OUT/env.sh" ;;
+    esac
+done
+. "$OUT/env.sh"
 echo "guest: kernel $(uname -r), uptime $(cut -d' ' -f1 /proc/uptime) s, init $(cat /proc/1/comm)"
 for t in "$GRD_VM_DIR"/guest/[0-9][0-9]-*.sh; do
     n="$(basename "$t" .sh)"

@@ -33,9 +33,9 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for m in $(cat /mods/order); do insmod /mods/$m || echo "grd-vm: insmod $m failed"; done
-S=; MODE=script
+S=; MODE=script; ROOT=
 for a in $(cat /proc/cmdline); do
-    case $a in grd.script=*) S=${a#grd.script=};; grd.init=*) MODE=${a#grd.init=};; esac
+    case $a in grd.script=*) S=${a#grd.script=};; grd.init=*) MODE=${a#grd.init=};; grd.root=*) ROOT=${a#grd.root=};; esac
 done
 NINEP="trans=virtio,version=9p2000.L,msize=262144"
 if [ "$MODE" = systemd ]; then
@@ -74,6 +74,16 @@ fi
 mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
 mkdir -p /newroot/tmp/grd-vm-out
 mount -t 9p -o $NINEP grdout /newroot/tmp/grd-vm-out || echo "grd-vm: results share mount failed"
+# A checkout under /tmp (CI clones anywhere) would be hidden by that tmpfs: bind just the
+# checkout back from a second, read-only view of the host root.
+case "$ROOT" in
+    /tmp/*)
+        mkdir -p /newroot/tmp/.grd-host "/newroot$ROOT"
+        mount -t 9p -o $NINEP,ro,cache=loose hostroot /newroot/tmp/.grd-host \
+            && mount -o bind "/newroot/tmp/.grd-host$ROOT" "/newroot$ROOT" \
+            || echo "grd-vm: cannot expose the checkout $ROOT to the guest"
+        ;;
+esac
 if [ "$MODE" = systemd ]; then
     umount /proc /sys /dev 2>/dev/null
     exec switch_root /newroot /lib/systemd/systemd
