@@ -172,16 +172,9 @@ extension Agent {
         guard let snap = p.snapshot() else { return ["ok": false, "error": "camera \(p.config.name) has not inspected a frame yet"] }
         do {
             let frameJPEG = try encodeJPEG(snap.image, quality: 90)
-            var heat = Image(width: snap.image.width, height: snap.image.height, channels: 3)
             let grey = snap.image
-            for i in 0..<(grey.width * grey.height) {
-                let v = grey.pixels[i * grey.channels]
-                let h = max(0, min(1, snap.heat[i]))
-                // Overlay: the part in grey, anomalies in red in proportion to the heat.
-                heat.pixels[i * 3] = UInt8(min(255, Float(v) * (1 - h) + 255 * h))
-                heat.pixels[i * 3 + 1] = UInt8(Float(v) * (1 - h))
-                heat.pixels[i * 3 + 2] = UInt8(Float(v) * (1 - h))
-            }
+            // The part in grey, anomalies in red in proportion to the heat (as audit overlays).
+            let heat = snap.heat.withUnsafeBufferPointer { heatmapOverlay(base: grey, heatmap: $0, opacity: 1) }
             let heatJPEG = try encodeJPEG(heat, quality: 90)
             var reply: [String: Any] = ["ok": true, "camera": p.config.name, "decision": decisionJSON(snap.record),
                                         "width": grey.width, "height": grey.height]
