@@ -80,9 +80,11 @@ let package = Package(
         .executableTarget(
             name: "grdnet",
             dependencies: [
-                "GRDAgent", "GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO",
+                "GRDAgent", "GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO", "GRDAllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // malloc/calloc/realloc counting for `grdnet bench`, alone in its module (see its file).
+        .target(name: "GRDAllocationCounter"),
 
         // Tests.
         .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels", "GRDKernelsDotprod"]),
