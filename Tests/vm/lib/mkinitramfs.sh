@@ -70,20 +70,19 @@ else
     mount -t tmpfs tmpfs /newroot/run
     mount -t tmpfs tmpfs /newroot/var/tmp
 fi
+# A checkout under /tmp (CI clones anywhere) would be hidden by the fresh /tmp below: hold a
+# bind mount of just the checkout aside and move it back on top afterwards.
+case "$ROOT" in
+    /tmp/*) mkdir -p /keep && mount -o bind "/newroot$ROOT" /keep || echo "grd-vm: cannot hold the checkout $ROOT" ;;
+esac
 # Never expose the host's /tmp to the guest: a fresh tmpfs, with the results share inside.
 mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
+case "$ROOT" in
+    /tmp/*) mkdir -p "/newroot$ROOT" && mount --move /keep "/newroot$ROOT" \
+                || echo "grd-vm: cannot expose the checkout $ROOT to the guest" ;;
+esac
 mkdir -p /newroot/tmp/grd-vm-out
 mount -t 9p -o $NINEP grdout /newroot/tmp/grd-vm-out || echo "grd-vm: results share mount failed"
-# A checkout under /tmp (CI clones anywhere) would be hidden by that tmpfs: bind just the
-# checkout back from a second, read-only view of the host root.
-case "$ROOT" in
-    /tmp/*)
-        mkdir -p /newroot/tmp/.grd-host "/newroot$ROOT"
-        mount -t 9p -o $NINEP,ro,cache=loose hostroot /newroot/tmp/.grd-host \
-            && mount -o bind "/newroot/tmp/.grd-host$ROOT" "/newroot$ROOT" \
-            || echo "grd-vm: cannot expose the checkout $ROOT to the guest"
-        ;;
-esac
 if [ "$MODE" = systemd ]; then
     umount /proc /sys /dev 2>/dev/null
     exec switch_root /newroot /lib/systemd/systemd
