@@ -106,7 +106,8 @@ final class ModelLoaderTests: XCTestCase {
         let good = makeAllOpsModel(seed: 3).build()
         var rng = SplitMix(seed: 42)
         var rejected = 0, loaded = 0
-        let iterations = 3000
+        // Fewer under emulation (Tests/arm64 sets GRD_FUZZ_ITERATIONS): the same code, 50x slower there.
+        let iterations = ProcessInfo.processInfo.environment["GRD_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 3000
         for i in 0..<iterations {
             var d = good
             switch i % 4 {
