@@ -226,9 +226,11 @@ public final class CameraPipeline: @unchecked Sendable {
 
     var isRunning: Bool { statsLock.withLock { running } }
 
-    /// True once `stopAfterFrames` frames were inspected.
+    /// True once `stopAfterFrames` frames were accounted for: inspected, or replaced by a newer
+    /// frame before inspection (dropped, counted). Waiting for inspections alone never ends when
+    /// inspection is slower than the camera.
     public var finished: Bool {
-        statsLock.withLock { stopAfter.map { stats.framesInspected >= $0 } ?? false }
+        statsLock.withLock { stopAfter.map { stats.framesInspected + stats.framesDropped >= $0 } ?? false }
     }
 
     // MARK: threads
