@@ -54,11 +54,10 @@ def test_synthetic_defect_blend_rules():
     assert np.allclose(xn[..., 0][outside], 0.5)  # untouched outside the Perlin mask
 
 
-def test_gimp_textures_if_installed():
+def test_gimp_textures():
+    # Tests/run installs Debian's gimp-data, the texture source of the synthetic defects.
     t = textures.load_textures()
-    if not t:
-        import pytest
-        pytest.skip("gimp-data not installed (apt-get install gimp-data): no .pat textures")
+    assert t, "no .pat textures: apt-get install gimp-data"
     assert all(a.dtype == np.uint8 and a.shape[2] in (1, 3) for a in t)
     f = textures.texture_fill(t, 50, 70, 1, np.random.default_rng(0))
     assert f.shape == (50, 70, 1) and 0 <= f.min() and f.max() <= 1
