@@ -116,7 +116,7 @@ extension Agent {
                 "source_dropped": s.source.dropped, "source_corrupt": s.source.corrupt, "source_timeouts": s.source.timeouts,
                 "passes": s.passes, "rejects": s.rejects, "deadline_misses": s.deadlineMisses,
                 "errors": s.errors, "capture_errors": s.captureErrors, "reconnects": s.reconnects + s.source.reconnects,
-                "pulses": ["scheduled": pulses.scheduled, "fired": pulses.fired, "late": pulses.late,
+                "pulses": ["scheduled": pulses.scheduled, "fired": pulses.fired, "late": pulses.late, "started_late": pulses.startedLate,
                            "overlapped": pulses.overlapped, "overflow": pulses.overflow, "write_errors": pulses.writeErrors,
                            "pending": pulses.pending],
                 "latency": ["prepare": histogramJSON(s.prepare), "infer": histogramJSON(s.infer),

@@ -16,6 +16,9 @@ public protocol OutputLine: AnyObject {
 public struct RecordedEdge: Equatable, Sendable {
     public var timeNanoseconds: UInt64
     public var active: Bool
+    public init(timeNanoseconds: UInt64, active: Bool) {
+        self.timeNanoseconds = timeNanoseconds; self.active = active
+    }
 }
 
 /// A line that drives nothing and records every edge with its CLOCK_MONOTONIC time: the reject

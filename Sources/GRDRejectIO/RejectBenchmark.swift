@@ -5,7 +5,10 @@ import Glibc
 /// The reject-timing benchmark behind `grdnet bench-reject`: a simulated camera produces parts at
 /// `rate`, each decision reaches the scheduler `decisionLatency` after its capture, every
 /// `rejectEvery`-th part is rejected, and a simulated line records each edge. Afterwards every
-/// intended pulse is matched to exactly one recorded activation.
+/// pulse is matched, by the actual start the scheduler reported, to the recorded activation that
+/// covers it: it must be fired once and the line must stay active for its whole width. A pulse
+/// that shares an activation is classified by why: a late start (the machine held the thread up;
+/// a late pulse fires at once) or a real merge of on-time pulses (a scheduler bug).
 ///
 /// `timeScale` compresses time: period, delay, width and decision latency are all divided by it,
 /// so their ratios (and the number of pulses in flight) stay those of the real line.
@@ -32,22 +35,37 @@ public struct RejectBenchmarkResult: Sendable {
     public var counters: RejectCounters
     /// From the scheduler's own histogram (time after the write returned - intended).
     public var scheduler: PulseTimingSummary
-    /// From the recorded edges (edge time - intended start), matched one to one.
+    /// From the recorded edges (rise - intended start), pulses with an activation of their own.
     public var edgeP50: UInt64
     public var edgeP99: UInt64
     public var edgeMax: UInt64
     /// Activations recorded on the line.
     public var activations: Int
-    /// Intended pulses with no activation of their own (lost or merged into another).
-    public var lostOrMerged: Int
-    /// Activations shorter than the width.
-    public var shortPulses: Int
+    /// Pulses with a rising edge of their own.
+    public var ownActivations: Int
+    /// Pulses never fired, or whose start no recorded activation covers (must be 0).
+    public var lost: Int
+    /// Pulses fired more than once (must be 0).
+    public var duplicated: Int
+    /// Pulses whose activation ended before start + width (must be 0).
+    public var cutShort: Int
     /// Activations that belong to no pulse (must be 0).
     public var extraActivations: Int
+    /// Pulses sharing an activation in which a pulse was started late (the thread was held up
+    /// past one pulse's end and the next one's start: both fire at once, as late pulses must).
+    public var sharedAfterLateStart: Int
+    /// Pulses sharing an activation although every pulse in it started on time (must be 0).
+    public var mergedOnTime: Int
     /// How late the simulated camera itself woke, worst case (a loaded machine shows here).
     public var producerMaxLatenessNanoseconds: UInt64
     public var wallSeconds: Double
     public var realtimeStatus: String
+
+    /// Every pulse fired once, with its full width, none lost, none merged while on time.
+    public var passed: Bool {
+        lost == 0 && duplicated == 0 && cutShort == 0 && extraActivations == 0 && mergedOnTime == 0
+            && counters.fired == UInt64(rejects) && counters.overflow == 0
+    }
 }
 
 public enum RejectBenchmark {
@@ -59,6 +77,18 @@ public enum RejectBenchmark {
                                         widthNanoseconds: config.scaledWidth,
                                         capacity: max(1024, Int(config.scaledDelay / max(period, 1)) * 4))
         scheduler.realtimePriority = config.realtimePriority
+        // Each pulse's actual start, as the scheduler reports it (allocated here, written on the
+        // scheduler thread without allocating, read after stop() joined it).
+        let fired = UnsafeMutablePointer<UInt64>.allocate(capacity: rejects)
+        fired.initialize(repeating: 0, count: rejects)
+        let fireCount = UnsafeMutablePointer<UInt32>.allocate(capacity: rejects)
+        fireCount.initialize(repeating: 0, count: rejects)
+        defer { fired.deallocate(); fireCount.deallocate() }
+        let every = UInt64(config.rejectEvery)
+        scheduler.pulseObserver = { part, _, actual in
+            let j = Int(part / every)
+            if j < rejects { fired[j] = actual; fireCount[j] &+= 1 }
+        }
         scheduler.start()
         // The simulated camera runs just below the scheduler's priority when that is real-time
         // (in the box the capture thread would too); otherwise a loaded machine makes it, not the
@@ -94,47 +124,82 @@ public enum RejectBenchmark {
         }
         let wall = Double(monotonicNow() - started) / 1e9
 
-        // Match intended starts to recorded activations, in order, one to one.
-        let edges = line.edges
-        let edgeErrors = TimingHistogram()
-        var rises: [(UInt64, UInt64)] = []  // (rise, fall)
-        rises.reserveCapacity(edges.count / 2)
+        var pulses: [PulseRecord] = []
+        pulses.reserveCapacity(rejects)
+        for j in 0..<rejects {
+            let intended = t0 + UInt64(j * config.rejectEvery) * period + config.scaledDelay
+            pulses.append(PulseRecord(intendedStart: intended, actualStart: fired[j], timesFired: Int(fireCount[j])))
+        }
+        let m = match(pulses: pulses, edges: line.edges, width: config.scaledWidth,
+                      lateTolerance: scheduler.lateStartToleranceNanoseconds)
+        let c = scheduler.counters
+        return RejectBenchmarkResult(
+            config: config, rejects: rejects, counters: c, scheduler: scheduler.timing,
+            edgeP50: m.edgeErrors.percentileNanoseconds(0.5), edgeP99: m.edgeErrors.percentileNanoseconds(0.99),
+            edgeMax: m.edgeErrors.maximumNanoseconds, activations: m.activations, ownActivations: m.ownActivations,
+            lost: m.lost, duplicated: m.duplicated, cutShort: m.cutShort, extraActivations: m.extraActivations,
+            sharedAfterLateStart: m.sharedAfterLateStart, mergedOnTime: m.mergedOnTime,
+            producerMaxLatenessNanoseconds: producerMaxLate, wallSeconds: wall,
+            realtimeStatus: scheduler.realtimeStatus + "; simulated camera: " + producerStatus)
+    }
+
+    /// One intended pulse and what the scheduler did with it.
+    public struct PulseRecord: Sendable {
+        public var intendedStart: UInt64
+        public var actualStart: UInt64
+        public var timesFired: Int
+        public init(intendedStart: UInt64, actualStart: UInt64, timesFired: Int) {
+            self.intendedStart = intendedStart; self.actualStart = actualStart; self.timesFired = timesFired
+        }
+    }
+
+    public struct MatchResult {
+        public var activations = 0, ownActivations = 0, lost = 0, duplicated = 0, cutShort = 0
+        public var extraActivations = 0, sharedAfterLateStart = 0, mergedOnTime = 0
+        public var edgeErrors = TimingHistogram()
+    }
+
+    /// Matches pulses (in intended order) to the recorded activations by their actual start: the
+    /// activation covering it must last at least `width` from there. The first pulse of an
+    /// activation owns its rising edge; a later one shares it, either after a start later than
+    /// `lateTolerance` in that activation (a held-up thread fires due pulses at once) or not
+    /// (a merge of on-time pulses).
+    public static func match(pulses: [PulseRecord], edges: [RecordedEdge], width: UInt64,
+                             lateTolerance: UInt64) -> MatchResult {
+        var m = MatchResult()
+        var spans: [(rise: UInt64, fall: UInt64)] = []
+        spans.reserveCapacity(edges.count / 2 + 1)
         var i = 0
         while i < edges.count {
             if edges[i].active {
                 let fall = i + 1 < edges.count ? edges[i + 1].timeNanoseconds : UInt64.max
-                rises.append((edges[i].timeNanoseconds, fall))
+                spans.append((edges[i].timeNanoseconds, fall))
                 i += 2
             } else { i += 1 }
         }
-        // Rises in [intended k, intended k+1) belong to pulse k; a pulse with none was merged
-        // into another activation (or lost).
-        var intended: [UInt64] = []
-        intended.reserveCapacity(rejects)
-        var k = 0
-        while k < config.parts {
-            intended.append(t0 + UInt64(k) * period + config.scaledDelay)
-            k += config.rejectEvery
-        }
-        var lost = 0, short = 0, extra = 0, r = 0
-        for (j, start) in intended.enumerated() {
-            let next = j + 1 < intended.count ? intended[j + 1] : UInt64.max
-            while r < rises.count && rises[r].0 < start { extra += 1; r += 1 }
-            if r < rises.count && rises[r].0 < next {
-                edgeErrors.record(rises[r].0 - start)
-                if rises[r].1 - rises[r].0 < config.scaledWidth { short += 1 }
-                r += 1
+        m.activations = spans.count
+        var used = [Bool](repeating: false, count: spans.count)
+        var lateIn = [Bool](repeating: false, count: spans.count)
+        var a = 0
+        for p in pulses {
+            if p.timesFired == 0 { m.lost += 1; continue }
+            if p.timesFired > 1 { m.duplicated += 1 }
+            let f = p.actualStart
+            while a < spans.count && spans[a].fall < f { a += 1 }
+            guard a < spans.count && spans[a].rise <= f else { m.lost += 1; continue }
+            if spans[a].fall < f &+ width { m.cutShort += 1 }
+            let late = f > p.intendedStart && f - p.intendedStart > lateTolerance
+            if !used[a] {
+                used[a] = true
+                m.ownActivations += 1
+                m.edgeErrors.record(spans[a].rise &- min(spans[a].rise, p.intendedStart))
+                lateIn[a] = late
             } else {
-                lost += 1
+                lateIn[a] = lateIn[a] || late
+                if lateIn[a] { m.sharedAfterLateStart += 1 } else { m.mergedOnTime += 1 }
             }
         }
-        extra += rises.count - r
-        let c = scheduler.counters
-        return RejectBenchmarkResult(
-            config: config, rejects: rejects, counters: c, scheduler: scheduler.timing,
-            edgeP50: edgeErrors.percentileNanoseconds(0.5), edgeP99: edgeErrors.percentileNanoseconds(0.99),
-            edgeMax: edgeErrors.maximumNanoseconds, activations: rises.count, lostOrMerged: lost,
-            shortPulses: short, extraActivations: extra, producerMaxLatenessNanoseconds: producerMaxLate, wallSeconds: wall,
-            realtimeStatus: scheduler.realtimeStatus + "; simulated camera: " + producerStatus)
+        m.extraActivations = used.lazy.filter { !$0 }.count
+        return m
     }
 }

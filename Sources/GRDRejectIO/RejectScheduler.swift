@@ -13,6 +13,11 @@ public struct RejectCounters: Equatable, Sendable {
     /// Decisions whose pulse start (capture + delay) had already passed when scheduled: fired at
     /// once. The pipeline was too slow for the line.
     public var late: UInt64 = 0
+    /// Pulses whose decision came in time but that the scheduler thread itself started more than
+    /// `lateStartToleranceNanoseconds` after their start: the thread was held up (a loaded or
+    /// frozen machine). Fired at once, like `late`; the start error shows in the timing figures.
+    /// Such a pulse can share an activation with its neighbour (then also `overlapped`).
+    public var startedLate: UInt64 = 0
     /// Pulses that started while the line was already active (an earlier part's pulse, a forced
     /// hold, a release that failed). Each is still its own pulse (the line stays active until the
     /// last one ends), but on the wire they are one longer activation: `activations` is
@@ -76,7 +81,11 @@ public final class RejectScheduler {
     public var realtimePriority: Int32?
     public private(set) var realtimeStatus = "normal scheduling"
 
-    private struct PendingPulse { var start: UInt64; var partID: UInt64 }
+    /// A pulse started later than this after its start time (its decision being in time) is
+    /// counted in `startedLate`. Set before start().
+    public var lateStartToleranceNanoseconds: UInt64 = 1_000_000
+
+    private struct PendingPulse { var start: UInt64; var partID: UInt64; var lateDecision: Bool }
 
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
@@ -138,7 +147,8 @@ public final class RejectScheduler {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         state.scheduled &+= 1
-        if start <= monotonicNow() { state.late &+= 1 }
+        let lateDecision = start <= monotonicNow()
+        if lateDecision { state.late &+= 1 }
         if heapCount == capacity {
             state.overflow &+= 1
             let end = start &+ widthNanoseconds
@@ -151,7 +161,7 @@ public final class RejectScheduler {
             return
         }
         let wasEarliest = heapCount == 0 || start < heap[0].start
-        push(PendingPulse(start: start, partID: partID))
+        push(PendingPulse(start: start, partID: partID, lateDecision: lateDecision))
         state.pending = UInt64(heapCount)
         if state.pending > state.maxPending { state.maxPending = state.pending }
         if wasEarliest { pthread_cond_signal(condition) }
@@ -261,6 +271,7 @@ public final class RejectScheduler {
             while heapCount > 0 && heap[0].start <= now {
                 let p = pop()
                 if now < latestEnd || lineWritten { state.overlapped &+= 1 }
+                if !p.lateDecision && now &- p.start > lateStartToleranceNanoseconds { state.startedLate &+= 1 }
                 latestEnd = max(latestEnd, now &+ widthNanoseconds)
                 due[dueCount] = p
                 dueCount += 1

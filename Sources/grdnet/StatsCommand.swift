@@ -64,7 +64,7 @@ struct StatsCommand: ParsableCommand {
             t.add(["inspection errors", String(int(c["errors"])), "rejected by the fail-safe"])
             t.add(["corrupt frames", String(int(c["source_corrupt"])), ""])
             t.add(["camera errors", String(int(c["capture_errors"])), "\(int(c["reconnects"])) reconnects, \(int(c["source_timeouts"])) timeouts"])
-            t.add(["reject pulses fired", String(int(pulses["fired"])), "\(int(pulses["scheduled"])) scheduled, \(int(pulses["late"])) late, \(int(pulses["write_errors"])) write errors, \(int(pulses["overflow"])) overflow"])
+            t.add(["reject pulses fired", String(int(pulses["fired"])), "\(int(pulses["scheduled"])) scheduled, \(int(pulses["late"])) late decisions, \(int(pulses["started_late"])) started late, \(int(pulses["write_errors"])) write errors, \(int(pulses["overflow"])) overflow"])
             out.append(t.render())
             out.append("")
             var l = TextTable(["stage", "p50 (ms)", "p99 (ms)", "max (ms)", "mean (ms)", "count"])

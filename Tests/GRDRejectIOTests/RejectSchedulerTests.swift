@@ -192,8 +192,12 @@ final class RejectBenchmarkTests: XCTestCase {
         XCTAssertEqual(r.counters.scheduled, 20)
         XCTAssertEqual(r.counters.fired, 20)
         XCTAssertEqual(r.activations, 20)
-        XCTAssertEqual(r.lostOrMerged, 0)
-        XCTAssertEqual(r.shortPulses, 0)
+        XCTAssertEqual(r.lost, 0)
+        XCTAssertEqual(r.cutShort, 0)
+        XCTAssertEqual(r.duplicated, 0)
+        XCTAssertEqual(r.mergedOnTime, 0)
+        XCTAssertEqual(r.ownActivations + r.sharedAfterLateStart, 20)
+        XCTAssertTrue(r.passed)
         XCTAssertEqual(r.scheduler.count, 20)
         XCTAssertLessThanOrEqual(r.scheduler.p50Nanoseconds, r.scheduler.maxNanoseconds)
     }
@@ -234,5 +238,90 @@ final class RejectSchedulerStallTests: XCTestCase {
         XCTAssertEqual(line.edges.map { $0.active }, [true, false, true, false])
         XCTAssertEqual(s.counters.overlapped, 0)
         XCTAssertEqual(s.counters.activations, 2)
+    }
+}
+
+final class RejectLateStartTests: XCTestCase {
+    let ms: UInt64 = 1_000_000
+
+    /// The thread starts only after both pulses were due (as after a machine freeze): both fire
+    /// at once, counted as started late (not as late decisions), and share one activation that
+    /// still lasts the full width.
+    func testPulsesDueDuringAFreezeFireAtOnceCountedAsStartedLate() {
+        let line = SimulatedOutputLine(name: "reject")
+        let s = RejectScheduler(line: line, delayNanoseconds: 0, widthNanoseconds: 5 * ms)
+        let t = monotonicNow() + 10 * ms
+        s.scheduleAt(startNanoseconds: t, partID: 1)
+        s.scheduleAt(startNanoseconds: t + 10 * ms, partID: 2)
+        usleep(60_000)   // both starts pass before the thread exists
+        s.start()
+        s.stop()
+        let c = s.counters
+        XCTAssertEqual(c.late, 0)
+        XCTAssertEqual(c.startedLate, 2)
+        XCTAssertEqual(c.fired, 2)
+        XCTAssertEqual(c.overlapped, 1)
+        let e = line.edges
+        XCTAssertEqual(e.map { $0.active }, [true, false])
+        XCTAssertGreaterThanOrEqual(e[1].timeNanoseconds - e[0].timeNanoseconds, 5 * ms)
+    }
+
+    func testOnTimePulsesAreNotCountedAsStartedLate() {
+        let line = SimulatedOutputLine(name: "reject")
+        let s = RejectScheduler(line: line, delayNanoseconds: 0, widthNanoseconds: 5 * ms)
+        s.lateStartToleranceNanoseconds = 500 * ms   // generous: a loaded test machine
+        s.start()
+        let t = monotonicNow() + 20 * ms
+        s.scheduleAt(startNanoseconds: t, partID: 1)
+        s.scheduleAt(startNanoseconds: t + 600 * ms, partID: 2)
+        s.stop()
+        XCTAssertEqual(s.counters.startedLate, 0)
+        XCTAssertEqual(s.counters.fired, 2)
+    }
+}
+
+final class RejectBenchmarkMatchTests: XCTestCase {
+    let ms: UInt64 = 1_000_000
+    typealias P = RejectBenchmark.PulseRecord
+
+    func edges(_ spans: [(UInt64, UInt64)]) -> [RecordedEdge] {
+        spans.flatMap { [RecordedEdge(timeNanoseconds: $0.0, active: true), RecordedEdge(timeNanoseconds: $0.1, active: false)] }
+    }
+
+    func testEachOnTimePulseWithItsOwnActivationPasses() {
+        let p = [P(intendedStart: 100 * ms, actualStart: 100 * ms + 50_000, timesFired: 1),
+                 P(intendedStart: 110 * ms, actualStart: 110 * ms + 80_000, timesFired: 1)]
+        let m = RejectBenchmark.match(pulses: p, edges: edges([(100 * ms + 40_000, 105 * ms + 60_000), (110 * ms + 70_000, 115 * ms + 90_000)]),
+                                      width: 5 * ms, lateTolerance: ms)
+        XCTAssertEqual([m.ownActivations, m.lost, m.cutShort, m.extraActivations, m.mergedOnTime, m.sharedAfterLateStart], [2, 0, 0, 0, 0, 0])
+        XCTAssertEqual(m.edgeErrors.maximumNanoseconds / 1_000, 70)
+    }
+
+    func testOneActivationForTwoOnTimePulsesIsAMerge() {
+        let p = [P(intendedStart: 100 * ms, actualStart: 100 * ms, timesFired: 1),
+                 P(intendedStart: 103 * ms, actualStart: 103 * ms, timesFired: 1)]
+        let m = RejectBenchmark.match(pulses: p, edges: edges([(100 * ms, 108 * ms)]), width: 5 * ms, lateTolerance: ms)
+        XCTAssertEqual(m.mergedOnTime, 1)
+        XCTAssertEqual(m.sharedAfterLateStart, 0)
+    }
+
+    func testPulsesSharingAfterALateStartAreClassifiedSo() {
+        let p = [P(intendedStart: 100 * ms, actualStart: 109 * ms, timesFired: 1),
+                 P(intendedStart: 110 * ms, actualStart: 111 * ms - 1, timesFired: 1)]
+        let m = RejectBenchmark.match(pulses: p, edges: edges([(109 * ms, 116 * ms)]), width: 5 * ms, lateTolerance: ms)
+        XCTAssertEqual([m.ownActivations, m.sharedAfterLateStart, m.mergedOnTime, m.lost], [1, 1, 0, 0])
+    }
+
+    func testLostCutShortTwiceAndExtraAreFound() {
+        let p = [P(intendedStart: 100 * ms, actualStart: 0, timesFired: 0),           // never fired
+                 P(intendedStart: 200 * ms, actualStart: 200 * ms, timesFired: 2),    // fired twice
+                 P(intendedStart: 300 * ms, actualStart: 300 * ms, timesFired: 1),    // activation too short
+                 P(intendedStart: 400 * ms, actualStart: 400 * ms, timesFired: 1)]    // no activation at all
+        let m = RejectBenchmark.match(pulses: p, edges: edges([(200 * ms, 205 * ms), (300 * ms, 302 * ms), (350 * ms, 355 * ms)]),
+                                      width: 5 * ms, lateTolerance: ms)
+        XCTAssertEqual(m.lost, 2)
+        XCTAssertEqual(m.duplicated, 1)
+        XCTAssertEqual(m.cutShort, 1)
+        XCTAssertEqual(m.extraActivations, 1)
     }
 }

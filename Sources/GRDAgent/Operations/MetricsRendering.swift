@@ -57,6 +57,7 @@ public enum MetricsRendering {
             let pulses = d(c["pulses"])
             for (key, help) in [("scheduled", "Reject pulses scheduled."), ("fired", "Reject pulses fired."),
                                 ("late", "Reject pulses whose start was already past (fired at once)."),
+                                ("started_late", "Reject pulses started over 1 ms late by a held-up scheduler thread."),
                                 ("overlapped", "Reject pulses that overlapped an active one."),
                                 ("overflow", "Reject pulses beyond the scheduler's capacity (line held active)."),
                                 ("write_errors", "GPIO writes that failed.")] {
