@@ -10,6 +10,9 @@ import Glibc
 
 /// `grdnet bench`: speed and memory of one model on this machine, with peers measured in the
 /// same run (ONNX Runtime fp32 and int8 QDQ, PyTorch fp32) through Models/converter/bench_peers.py.
+/// Where the allocation counter's self-check stores its probe (never dereferenced).
+var allocationProbeSink: UnsafeMutableRawPointer?
+
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -34,7 +37,8 @@ struct BenchCommand: ParsableCommand {
         ]
         // Self-check of the counter: one deliberate allocation must be seen.
         let before = allocationCalls
-        let probe = malloc(64); free(probe)
+        // The pointer escapes into a global: a release build elides an unused malloc/free pair.
+        let probe = malloc(64); allocationProbeSink = probe; free(probe)
         let counterWorks = allocationCalls > before
         results["allocation_counter_works"] = counterWorks
 
@@ -67,6 +71,8 @@ struct BenchCommand: ParsableCommand {
             }
         }
         results["grdnet_int8"] = ours
+        let family = (ours.values.first?["kernels"] as? String) ?? QS8KernelFamily.detected.rawValue
+        results["kernel_family"] = family
         var usage = rusage()
         getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
         results["peak_rss_mib"] = Double(usage.ru_maxrss) / 1024
@@ -81,6 +87,8 @@ struct BenchCommand: ParsableCommand {
             return
         }
         print(String(format: "model %@: %@, %.3f GMAC per frame, %d timed runs", model, m.inputWidth.description + "x" + m.inputHeight.description, gmac, runs))
+        print("int8 kernel family: \(family) (\(kernels == nil ? "detected for this CPU, or GRDNET_KERNELS" : "chosen with --kernels"); "
+              + "supported here: \(QS8KernelFamily.allCases.filter(\.isSupported).map(\.rawValue).joined(separator: ", ")))")
         print(String(format: "peak RSS %.1f MiB; allocation counter %@", results["peak_rss_mib"] as! Double, counterWorks ? "verified" : "NOT WORKING"))
         print("wall = median wall-clock ms per frame; cpu = median process CPU ms per frame (on a shared machine")
         print("wall time includes waiting for a core). ratio = peer / grdnet int8 at the same thread count (> 1: ours faster).")
