@@ -18,6 +18,34 @@ public func qs8ConvIndirection(
     firstPixel: Int, count: Int, mr: Int, out: UnsafeMutablePointer<UnsafePointer<Int8>>
 ) {
     let cin = g.inputChannels
+    // Fast path: mr pixels of one output row whose windows lie inside the input (most pixels):
+    // every pointer is the first pixel's window origin + a tap offset + r strides.
+    let oy0 = firstPixel / g.outputWidth
+    let ox0 = firstPixel &- oy0 &* g.outputWidth
+    let iy0 = oy0 &* g.strideY &- g.padTop, ix0 = ox0 &* g.strideX &- g.padLeft
+    if count == mr && ox0 &+ mr <= g.outputWidth && iy0 >= 0 && iy0 &+ g.kernelHeight <= g.inputHeight
+        && ix0 >= 0 && ix0 &+ (mr &- 1) &* g.strideX &+ g.kernelWidth <= g.inputWidth {
+        let origin = input + (iy0 &* g.inputWidth &+ ix0) &* cin
+        let step = g.strideX &* cin
+        var t = 0
+        var ky = 0
+        while ky < g.kernelHeight {
+            var tap = origin + ky &* g.inputWidth &* cin
+            var kx = 0
+            while kx < g.kernelWidth {
+                var r = 0
+                while r < mr {
+                    out[t &* mr &+ r] = tap + r &* step
+                    r &+= 1
+                }
+                tap += cin
+                t &+= 1
+                kx &+= 1
+            }
+            ky &+= 1
+        }
+        return
+    }
     var r = 0
     while r < mr {
         let pixel = firstPixel &+ (r < count ? r : count &- 1)
