@@ -20,12 +20,7 @@ public func qs8ConvIndirection(
     let cin = g.inputChannels
     // Fast path: mr pixels of one output row whose windows lie inside the input (most pixels):
     // every pointer is the first pixel's window origin + a tap offset + r strides.
-    let oy0 = firstPixel / g.outputWidth
-    let ox0 = firstPixel &- oy0 &* g.outputWidth
-    let iy0 = oy0 &* g.strideY &- g.padTop, ix0 = ox0 &* g.strideX &- g.padLeft
-    if count == mr && ox0 &+ mr <= g.outputWidth && iy0 >= 0 && iy0 &+ g.kernelHeight <= g.inputHeight
-        && ix0 >= 0 && ix0 &+ (mr &- 1) &* g.strideX &+ g.kernelWidth <= g.inputWidth {
-        let origin = input + (iy0 &* g.inputWidth &+ ix0) &* cin
+    if let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: firstPixel, count: count, mr: mr) {
         let step = g.strideX &* cin
         var t = 0
         var ky = 0
@@ -66,6 +61,38 @@ public func qs8ConvIndirection(
             ky &+= 1
         }
         r &+= 1
+    }
+}
+
+/// The window origin (input pixel under tap (0, 0)) of output pixel `firstPixel` when `count`
+/// == `mr` pixels from there lie in one output row and all their taps inside the input; nil
+/// otherwise. Tap (ky, kx) of pixel r is then at origin + qs8ConvTapOffsets[t] + r * strideX * C.
+@inline(__always)
+public func qs8ConvWindowOrigin(
+    _ g: ConvGeometry, input: UnsafePointer<Int8>, firstPixel: Int, count: Int, mr: Int
+) -> UnsafePointer<Int8>? {
+    let oy0 = firstPixel / g.outputWidth
+    let ox0 = firstPixel &- oy0 &* g.outputWidth
+    let iy0 = oy0 &* g.strideY &- g.padTop, ix0 = ox0 &* g.strideX &- g.padLeft
+    if count == mr && ox0 &+ mr <= g.outputWidth && iy0 >= 0 && iy0 &+ g.kernelHeight <= g.inputHeight
+        && ix0 >= 0 && ix0 &+ (mr &- 1) &* g.strideX &+ g.kernelWidth <= g.inputWidth {
+        return input + (iy0 &* g.inputWidth &+ ix0) &* g.inputChannels
+    }
+    return nil
+}
+
+/// Byte offsets of the taps (ky, kx) from the window origin: (ky * W + kx) * C, in tap order.
+public func qs8ConvTapOffsets(_ g: ConvGeometry, out: UnsafeMutablePointer<Int>) {
+    var t = 0
+    var ky = 0
+    while ky < g.kernelHeight {
+        var kx = 0
+        while kx < g.kernelWidth {
+            out[t] = (ky &* g.inputWidth &+ kx) &* g.inputChannels
+            t &+= 1
+            kx &+= 1
+        }
+        ky &+= 1
     }
 }
 

@@ -50,11 +50,15 @@ private func broadcast4(_ p: UnsafePointer<Int8>, _ i: Int) -> SIMD8<Int32> {
     SIMD8<Int32>(repeating: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: i, as: Int32.self) ^ Int32(bitPattern: 0x8080_8080))
 }
 
-/// The shared body (`blocks` 1 or 2, a literal at each call site).
+/// The shared body (`blocks` 1 or 2, a literal at each call site). Pixel pointers come from
+/// `indirection`, or, when it is nil, from a window: tap t of pixel r reads
+/// origin + tapOffsets[t] + r * pixelStride (4 pixels of one output row inside the input, the
+/// common case, without building an indirection buffer per call).
 @inline(__always)
 private func igemm4xNC4(
     blocks: Int, rows: Int, taps: Int, cin: Int,
-    indirection: UnsafePointer<UnsafePointer<Int8>>,
+    indirection: UnsafePointer<UnsafePointer<Int8>>?,
+    origin: UnsafePointer<Int8>, tapOffsets: UnsafePointer<Int>, pixelStride: Int,
     packedWeights w: UnsafeRawPointer, blockBytes: Int,
     outputZeroPoint: Int32, negativeSlope: Float,
     c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
@@ -68,8 +72,12 @@ private func igemm4xNC4(
     var wo = 0
     var t = 0
     while t < taps {
-        let p0 = indirection[4 &* t], p1 = indirection[4 &* t &+ 1]
-        let p2 = indirection[4 &* t &+ 2], p3 = indirection[4 &* t &+ 3]
+        let p0: UnsafePointer<Int8>, p1: UnsafePointer<Int8>, p2: UnsafePointer<Int8>, p3: UnsafePointer<Int8>
+        if let ind = indirection {
+            p0 = ind[4 &* t]; p1 = ind[4 &* t &+ 1]; p2 = ind[4 &* t &+ 2]; p3 = ind[4 &* t &+ 3]
+        } else {
+            p0 = origin + tapOffsets[t]; p1 = p0 + pixelStride; p2 = p1 + pixelStride; p3 = p2 + pixelStride
+        }
         var i = 0
         while i < cin4 {
             let x0 = broadcast4(p0, i), x1 = broadcast4(p1, i), x2 = broadcast4(p2, i), x3 = broadcast4(p3, i)
@@ -110,22 +118,26 @@ private func storeBlock(
 /// C[r][0..<channels] = requant(bias + sum over taps and input channels of u * w), r < rows
 /// (1...4), channels <= 8.
 public func qs8IGEMM4x8C4AVXVNNI(
-    rows: Int, taps: Int, cin: Int, indirection: UnsafePointer<UnsafePointer<Int8>>,
+    rows: Int, taps: Int, cin: Int, indirection: UnsafePointer<UnsafePointer<Int8>>?,
+    origin: UnsafePointer<Int8>, tapOffsets: UnsafePointer<Int>, pixelStride: Int,
     packedWeights w: UnsafeRawPointer, blockBytes: Int, outputZeroPoint: Int32, negativeSlope: Float,
     c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
 ) {
-    igemm4xNC4(blocks: 1, rows: rows, taps: taps, cin: cin, indirection: indirection, packedWeights: w,
+    igemm4xNC4(blocks: 1, rows: rows, taps: taps, cin: cin, indirection: indirection,
+               origin: origin, tapOffsets: tapOffsets, pixelStride: pixelStride, packedWeights: w,
                blockBytes: blockBytes, outputZeroPoint: outputZeroPoint, negativeSlope: negativeSlope,
                c: c, cStride: cStride, channels: channels)
 }
 
 /// As `qs8IGEMM4x8C4AVXVNNI` for 9...16 channels (two consecutive packed blocks).
 public func qs8IGEMM4x16C4AVXVNNI(
-    rows: Int, taps: Int, cin: Int, indirection: UnsafePointer<UnsafePointer<Int8>>,
+    rows: Int, taps: Int, cin: Int, indirection: UnsafePointer<UnsafePointer<Int8>>?,
+    origin: UnsafePointer<Int8>, tapOffsets: UnsafePointer<Int>, pixelStride: Int,
     packedWeights w: UnsafeRawPointer, blockBytes: Int, outputZeroPoint: Int32, negativeSlope: Float,
     c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
 ) {
-    igemm4xNC4(blocks: 2, rows: rows, taps: taps, cin: cin, indirection: indirection, packedWeights: w,
+    igemm4xNC4(blocks: 2, rows: rows, taps: taps, cin: cin, indirection: indirection,
+               origin: origin, tapOffsets: tapOffsets, pixelStride: pixelStride, packedWeights: w,
                blockBytes: blockBytes, outputZeroPoint: outputZeroPoint, negativeSlope: negativeSlope,
                c: c, cStride: cStride, channels: channels)
 }
@@ -137,18 +149,47 @@ public func qs8IGEMM4xNC4AVXVNNI(
     packedWeights w: UnsafeRawPointer, blockBytes: Int, outputZeroPoint: Int32, negativeSlope: Float,
     c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
 ) {
+    var unusedOffset = 0
+    withUnsafePointer(to: &unusedOffset) { off in
+        allChannels(rows: rows, taps: taps, cin: cin, indirection: indirection, origin: indirection[0], tapOffsets: off,
+                    pixelStride: 0, w: w, blockBytes: blockBytes, zp: outputZeroPoint, slope: negativeSlope,
+                    c: c, cStride: cStride, channels: channels)
+    }
+}
+
+/// As `qs8IGEMM4xNC4AVXVNNI` for 4 pixels of one output row whose windows lie inside the input:
+/// tap t of pixel r reads origin + tapOffsets[t] + r * pixelStride.
+public func qs8ConvWindow4xNC4AVXVNNI(
+    taps: Int, cin: Int, origin: UnsafePointer<Int8>, tapOffsets: UnsafePointer<Int>, pixelStride: Int,
+    packedWeights w: UnsafeRawPointer, blockBytes: Int, outputZeroPoint: Int32, negativeSlope: Float,
+    c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
+) {
+    allChannels(rows: 4, taps: taps, cin: cin, indirection: nil, origin: origin, tapOffsets: tapOffsets,
+                pixelStride: pixelStride, w: w, blockBytes: blockBytes, zp: outputZeroPoint, slope: negativeSlope,
+                c: c, cStride: cStride, channels: channels)
+}
+
+@inline(__always)
+private func allChannels(
+    rows: Int, taps: Int, cin: Int, indirection: UnsafePointer<UnsafePointer<Int8>>?,
+    origin: UnsafePointer<Int8>, tapOffsets: UnsafePointer<Int>, pixelStride: Int,
+    w: UnsafeRawPointer, blockBytes: Int, zp: Int32, slope: Float,
+    c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
+) {
     var nb = 0
     while nb < channels {
         let left = channels &- nb
         let wb = w + (nb / 8) &* blockBytes
         if left > 8 {
-            qs8IGEMM4x16C4AVXVNNI(rows: rows, taps: taps, cin: cin, indirection: indirection, packedWeights: wb,
-                                  blockBytes: blockBytes, outputZeroPoint: outputZeroPoint, negativeSlope: negativeSlope,
+            qs8IGEMM4x16C4AVXVNNI(rows: rows, taps: taps, cin: cin, indirection: indirection, origin: origin,
+                                  tapOffsets: tapOffsets, pixelStride: pixelStride, packedWeights: wb,
+                                  blockBytes: blockBytes, outputZeroPoint: zp, negativeSlope: slope,
                                   c: c + nb, cStride: cStride, channels: left)
             nb &+= 16
         } else {
-            qs8IGEMM4x8C4AVXVNNI(rows: rows, taps: taps, cin: cin, indirection: indirection, packedWeights: wb,
-                                 blockBytes: blockBytes, outputZeroPoint: outputZeroPoint, negativeSlope: negativeSlope,
+            qs8IGEMM4x8C4AVXVNNI(rows: rows, taps: taps, cin: cin, indirection: indirection, origin: origin,
+                                 tapOffsets: tapOffsets, pixelStride: pixelStride, packedWeights: wb,
+                                 blockBytes: blockBytes, outputZeroPoint: zp, negativeSlope: slope,
                                  c: c + nb, cStride: cStride, channels: left)
             nb &+= 8
         }

@@ -67,6 +67,8 @@ public final class InferenceEngine: PartitionedWork {
         var classPacked: [UnsafeMutableRawPointer] = []
         var classBlockBytes: [Int] = []
         var classTaps: [Int] = []
+        /// Convolution: byte offset of every tap from the window origin (qs8ConvTapOffsets).
+        var tapOffsets: UnsafeMutablePointer<Int>?
     }
 
     /// Output pixels per micro-kernel call (the GEMM's rows).
@@ -220,6 +222,8 @@ public final class InferenceEngine: PartitionedWork {
                     if kernels.isIndirect {
                         plan.units = (outT.height * outT.width + 3) / 4
                         maxTaps = max(maxTaps, op.kernelHeight * op.kernelWidth)
+                        plan.tapOffsets = .allocate(capacity: op.kernelHeight * op.kernelWidth)
+                        qs8ConvTapOffsets(g, out: plan.tapOffsets!)
                     }
                     plan.zeroBuffer = InferenceEngine.zeroBuffer(channels: inT.channels, zeroPoint: inT.quantization.zeroPoint)
                     op.qWeights.withUnsafeBufferPointer { w in op.qBias.withUnsafeBufferPointer { b in op.qScales.withUnsafeBufferPointer { sc in
@@ -313,7 +317,7 @@ public final class InferenceEngine: PartitionedWork {
         inputBuffer.deallocate(); heatmapBuffer.deallocate(); fixedMap.deallocate(); rowSums.deallocate()
         arena.deallocate()
         for p in plans {
-            p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate(); p.zeroBuffer?.deallocate()
+            p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate(); p.zeroBuffer?.deallocate(); p.tapOffsets?.deallocate()
             for c in p.classPacked { c.deallocate() }
         }
         for s in scratch { s.deallocate() }
@@ -449,6 +453,15 @@ public final class InferenceEngine: PartitionedWork {
                 let pEnd = min(end * 4, totalPixels)
                 while p < pEnd {
                     let rows = min(4, pEnd - p)
+                    if kernelFamily == .x86AVXVNNI,
+                       let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: 4) {
+                        qs8ConvWindow4xNC4AVXVNNI(taps: taps, cin: g.inputChannels, origin: origin, tapOffsets: plan.tapOffsets!,
+                                                  pixelStride: g.strideX * g.inputChannels, packedWeights: plan.packed!,
+                                                  blockBytes: plan.blockBytes, outputZeroPoint: zp, negativeSlope: slope,
+                                                  c: output + p * cout, cStride: cout, channels: cout)
+                        p += rows
+                        continue
+                    }
                     qs8ConvIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, firstPixel: p, count: rows, mr: 4, out: ind)
                     indirectGEMM(rows: rows, taps: taps, cin: g.inputChannels, indirection: ind, packed: plan.packed!,
                                  blockBytes: plan.blockBytes, zeroPoint: zp, slope: slope,
