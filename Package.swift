@@ -35,11 +35,12 @@ let buildsForX86 = Context.environment["GRDNET_TARGET_ARCH"] != "aarch64"
 #else
 let buildsForX86 = false
 #endif
+// The CPU goes through the Clang importer (-Xcc -march): Swift 6.0.3 turns -target-cpu into a
+// -mcpu that Clang rejects for x86.
 let x86KernelSettings: [SwiftSetting] = buildsForX86
-    ? kernelSettings + [.unsafeFlags(["-target-cpu", "haswell"])] : kernelSettings
+    ? kernelSettings + [.unsafeFlags(["-Xcc", "-march=haswell"])] : kernelSettings
 let x86VNNIKernelSettings: [SwiftSetting] = buildsForX86
-    ? kernelSettings + [.unsafeFlags(["-target-cpu", "haswell", "-Xcc", "-Xclang", "-Xcc", "-target-feature",
-                                      "-Xcc", "-Xclang", "-Xcc", "+avxvnni", "-parse-stdlib"])] : kernelSettings
+    ? kernelSettings + [.unsafeFlags(["-Xcc", "-march=haswell", "-Xcc", "-mavxvnni", "-parse-stdlib"])] : kernelSettings
 
 let package = Package(
     name: "grdnet-edge",

@@ -7,8 +7,11 @@
 // the instruction is named through the compiler's LLVM-intrinsic builtin
 // (Builtin.int_x86_avx512_vpdpbusd_256, the intrinsic of both AVX512-VNNI/VL and the VEX
 // AVX-VNNI form); that needs -parse-stdlib, which is why this module imports Swift explicitly.
-// Still Swift: no C, no assembly. The module is built with -target-cpu haswell +avxvnni on
-// x86_64 and the runtime calls it only when /proc/cpuinfo lists avx_vnni.
+// Still Swift: no C, no assembly. The module is built with -march=haswell -mavxvnni on x86_64
+// and the runtime calls it only when /proc/cpuinfo lists avx_vnni. Swift 6.0.3 (Debian's, the
+// oldest compiler the project supports) has no target-specific intrinsics in `Builtin`: there
+// the module compiles a plain-Swift stand-in and says so with `qs8AVXVNNIKernelsCompiled`, and
+// the runtime does not offer the family.
 //
 // Shape: each lane is one output channel; for every group of 4 input channels the 4 activation
 // bytes of a pixel (as one 32-bit word, ^ 0x80808080 to make them unsigned: +128, folded into
@@ -20,7 +23,10 @@
 // reads go up to cin4 bytes from each pointer, i.e. up to 3 bytes past the channels.
 import Swift
 
-#if arch(x86_64)
+#if arch(x86_64) && compiler(>=6.3)
+/// Whether this build has the real vpdpbusd kernels (see the top of the file).
+public let qs8AVXVNNIKernelsCompiled = true
+
 @inline(__always)
 private func dpbusd(_ acc: SIMD8<Int32>, _ u: SIMD8<Int32>, _ w: SIMD8<Int32>) -> SIMD8<Int32> {
     var r = acc
@@ -28,8 +34,10 @@ private func dpbusd(_ acc: SIMD8<Int32>, _ u: SIMD8<Int32>, _ w: SIMD8<Int32>) -
     return r
 }
 #else
-// Never called off x86 (the runtime does not select the family); a plain-Swift equivalent keeps
-// the module compiling for other targets.
+public let qs8AVXVNNIKernelsCompiled = false
+
+// Never called (the runtime does not select the family); a plain-Swift equivalent keeps the
+// module compiling for other targets and older compilers.
 @inline(__always)
 private func dpbusd(_ acc: SIMD8<Int32>, _ u: SIMD8<Int32>, _ w: SIMD8<Int32>) -> SIMD8<Int32> {
     var r = acc

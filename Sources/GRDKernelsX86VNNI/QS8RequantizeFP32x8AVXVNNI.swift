@@ -20,7 +20,7 @@ func requantizeFP32x8(_ acc: SIMD8<Int32>, _ scale: SIMD8<Float>, _ zeroPoint: I
     return narrow(q)
 }
 
-#if arch(x86_64)
+#if arch(x86_64) && compiler(>=6.3)
 @inline(__always)
 private func toFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> {
     var r = SIMD8<Float>()

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import GRDKernelsX86VNNI
 
 #if arch(arm64)
 /// glibc's getauxval: Swift 6.0.3's Glibc module (Raspberry Pi OS trixie) does not export <sys/auxv.h>.
@@ -48,7 +49,7 @@ public enum QS8KernelFamily: String, CaseIterable, Sendable {
     }
 
     /// The CPUID feature bits the GRDKernelsX86 module needs (its code is built with
-    /// -target-cpu haswell), as Linux reports them in the "flags" line of /proc/cpuinfo. Swift has
+    /// -march=haswell), as Linux reports them in the "flags" line of /proc/cpuinfo. Swift has
     /// no cpuid instruction without C or assembly; the kernel's flags are CPUID leaves 1 and 7,
     /// already cleared when the OS does not save the AVX registers (XSAVE), which a bare CPUID
     /// would not tell.
@@ -66,7 +67,7 @@ public enum QS8KernelFamily: String, CaseIterable, Sendable {
     static let x86AVXVNNIAvailable: Bool = {
         #if arch(x86_64)
         guard let flags = cpuinfoFlags() else { return false }
-        return (x86AVX2Flags + ["avx_vnni"]).allSatisfy { flags.contains($0) }
+        return qs8AVXVNNIKernelsCompiled && (x86AVX2Flags + ["avx_vnni"]).allSatisfy { flags.contains($0) }
         #else
         return false
         #endif
