@@ -25,6 +25,23 @@ let dotprodKernelSettings: [SwiftSetting] = kernelSettings + [
 let dotprodKernelSettings: [SwiftSetting] = kernelSettings
 #endif
 
+// The x86 kernels (GRDKernelsX86) are built for Haswell-class CPUs (AVX2, FMA, BMI2) when the
+// build targets x86_64, and chosen at run time only on a CPU with those features; elsewhere the
+// module compiles with the baseline flags and is never called. A cross-build for aarch64 from an
+// x86 machine says so with GRDNET_TARGET_ARCH=aarch64 (`#if arch` tells the manifest's host).
+// GRDKernelsX86VNNI adds AVX-VNNI and -parse-stdlib (it names vpdpbusd through Builtin).
+#if arch(x86_64)
+let buildsForX86 = Context.environment["GRDNET_TARGET_ARCH"] != "aarch64"
+#else
+let buildsForX86 = false
+#endif
+// The CPU goes through the Clang importer (-Xcc -march): Swift 6.0.3 turns -target-cpu into a
+// -mcpu that Clang rejects for x86.
+let x86KernelSettings: [SwiftSetting] = buildsForX86
+    ? kernelSettings + [.unsafeFlags(["-Xcc", "-march=haswell"])] : kernelSettings
+let x86VNNIKernelSettings: [SwiftSetting] = buildsForX86
+    ? kernelSettings + [.unsafeFlags(["-Xcc", "-march=haswell", "-Xcc", "-mavxvnni", "-parse-stdlib"])] : kernelSettings
+
 let package = Package(
     name: "grdnet-edge",
     products: [
@@ -59,7 +76,10 @@ let package = Package(
         // attributes; on aarch64 hosts it is compiled for the Cortex-A76 (SDOT) and only called
         // when the CPU reports ASIMDDP.
         .target(name: "GRDKernelsDotprod", swiftSettings: dotprodKernelSettings),
-        .target(name: "GRDRuntime", dependencies: ["GRDKernels", "GRDKernelsDotprod"]),
+        // The x86 development kernels (AVX2), same pattern: own module, own codegen flags.
+        .target(name: "GRDKernelsX86", swiftSettings: x86KernelSettings),
+        .target(name: "GRDKernelsX86VNNI", swiftSettings: x86VNNIKernelSettings),
+        .target(name: "GRDRuntime", dependencies: ["GRDKernels", "GRDKernelsDotprod", "GRDKernelsX86", "GRDKernelsX86VNNI"]),
         .target(name: "GRDImaging", dependencies: ["CJPEG", "CPNG"]),
         .target(name: "GRDCapture", dependencies: ["GRDImaging", "CV4L2"]),
         .target(name: "GRDRejectIO", dependencies: ["CGPIOD"]),
@@ -87,7 +107,7 @@ let package = Package(
         .target(name: "GRDAllocationCounter"),
 
         // Tests.
-        .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels", "GRDKernelsDotprod"]),
+        .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels", "GRDKernelsDotprod", "GRDKernelsX86", "GRDKernelsX86VNNI"]),
         .testTarget(name: "GRDRuntimeTests", dependencies: ["GRDRuntime"]),
         .testTarget(name: "GRDImagingTests", dependencies: ["GRDImaging"]),
         .testTarget(name: "GRDCaptureTests", dependencies: ["GRDCapture"]),

@@ -51,26 +51,29 @@ public func qs8MaxPool(
     outputHeight: Int, outputWidth: Int, rowStart: Int, rowEnd: Int,
     input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>
 ) {
+    // Window taps outer, channels inner: contiguous NHWC rows, which the loop vectoriser turns
+    // into byte-wise max instructions.
     var oy = rowStart
     while oy < rowEnd {
         var ox = 0
         while ox < outputWidth {
             let dst = output + (oy &* outputWidth &+ ox) &* channels
             var c = 0
-            while c < channels {
-                var m: Int8 = -128
-                var ky = 0
-                while ky < kernel {
-                    var kx = 0
-                    while kx < kernel {
-                        let v = input[((oy &* stride &+ ky) &* inputWidth &+ ox &* stride &+ kx) &* channels &+ c]
-                        m = v > m ? v : m
-                        kx &+= 1
+            while c < channels { dst[c] = -128; c &+= 1 }
+            var ky = 0
+            while ky < kernel {
+                var kx = 0
+                while kx < kernel {
+                    let src = input + ((oy &* stride &+ ky) &* inputWidth &+ ox &* stride &+ kx) &* channels
+                    c = 0
+                    while c < channels {
+                        let v = src[c]
+                        dst[c] = v > dst[c] ? v : dst[c]
+                        c &+= 1
                     }
-                    ky &+= 1
+                    kx &+= 1
                 }
-                dst[c] = m
-                c &+= 1
+                ky &+= 1
             }
             ox &+= 1
         }

@@ -3,6 +3,8 @@ import Glibc
 #endif
 import GRDKernels
 import GRDKernelsDotprod
+import GRDKernelsX86
+import GRDKernelsX86VNNI
 
 /// Numeric precision the engine runs the network in.
 public enum Precision: String, Sendable {
@@ -40,6 +42,8 @@ public final class InferenceEngine: PartitionedWork {
     private var tensorOffsets: [Int]
     private var plans: [OpPlan] = []
     private let scratch: [UnsafeMutableRawPointer]
+    /// Per-thread indirection buffers (4 pointers per tap, for the largest kernel).
+    private let indirection: [UnsafeMutablePointer<UnsafePointer<Int8>>]
     private let inputFloatTable: [Float]
     private let pool: WorkerPool
     private var activeROI: UnsafePointer<UInt8>?
@@ -56,6 +60,73 @@ public final class InferenceEngine: PartitionedWork {
         var multipliers: [Float] = []
         var identical: [Bool] = []
         var units = 0
+        /// `inputChannels` bytes of the input zero point: the target of padding taps in indirection buffers.
+        var zeroBuffer: UnsafeMutablePointer<Int8>?
+        /// Transposed convolution, one entry per parity class (cy * strideX + cx): packed sub-kernel,
+        /// its block size and tap count (see GRDKernels/QS8Indirection.swift).
+        var classPacked: [UnsafeMutableRawPointer] = []
+        var classBlockBytes: [Int] = []
+        var classTaps: [Int] = []
+        /// Convolution: byte offset of every tap from the window origin (qs8ConvTapOffsets).
+        var tapOffsets: UnsafeMutablePointer<Int>?
+    }
+
+    /// Output pixels per micro-kernel call (the GEMM's rows).
+    private var pixelsPerCall: Int { kernelFamily.isIndirect ? 4 : 2 }
+
+    /// The x86 indirect-GEMM kernels (4 pixels per call) for `taps` taps of `cin` channels.
+    @inline(__always)
+    private func indirectGEMM(rows: Int, taps: Int, cin: Int, indirection: UnsafePointer<UnsafePointer<Int8>>,
+                              packed: UnsafeRawPointer, blockBytes: Int, zeroPoint: Int32, slope: Float,
+                              c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int) {
+        if kernelFamily == .x86AVXVNNI {
+            qs8IGEMM4xNC4AVXVNNI(rows: rows, taps: taps, cin: cin, indirection: indirection, packedWeights: packed,
+                                 blockBytes: blockBytes, outputZeroPoint: zeroPoint, negativeSlope: slope,
+                                 c: c, cStride: cStride, channels: channels)
+        } else {
+            qs8IGEMM4xNC1BroadcastAVX2(rows: rows, taps: taps, cin: cin, indirection: indirection, packedWeights: packed,
+                                       blockBytes: blockBytes, outputZeroPoint: zeroPoint, negativeSlope: slope,
+                                       c: c, cStride: cStride, channels: channels)
+        }
+    }
+
+    /// `channels` bytes of the input zero point, plus 4 more: the AVX-VNNI kernels read each tap's
+    /// channels in groups of 4 (the arena has 64 bytes of slack after the last tensor for the same reason).
+    private static func zeroBuffer(channels: Int, zeroPoint: Int32) -> UnsafeMutablePointer<Int8> {
+        let zb = UnsafeMutablePointer<Int8>.allocate(capacity: channels + 4)
+        zb.initialize(repeating: Int8(truncatingIfNeeded: zeroPoint), count: channels + 4)
+        return zb
+    }
+
+    /// Packs `n` x (taps x cin) weights for the chosen family; returns the buffer and its block size.
+    private static func pack(_ family: QS8KernelFamily, n: Int, taps: Int, cin: Int, weights: UnsafePointer<Int8>,
+                             bias: UnsafePointer<Int32>, scales: UnsafePointer<Float>) -> (UnsafeMutableRawPointer?, Int) {
+        let k = taps * cin
+        let kp = (k + 15) & ~15
+        switch family {
+        case .c16HalvesA72:
+            let bb = qs8PackedC16BlockBytes(kc: kp)
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, (n + 7) / 8 * bb), alignment: 64)
+            qs8PackC16(n: n, k: k, kcPadded: kp, weights: weights, bias: bias, scales: scales, into: p)
+            return (p, bb)
+        case .dotLoopA76:
+            let bb = qs8PackedKCBlockBytes(kc: kp)
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, (n + 3) / 4 * bb), alignment: 64)
+            qs8PackKC4(n: n, k: k, kcPadded: kp, weights: weights, bias: bias, scales: scales, into: p)
+            return (p, bb)
+        case .x86AVX2:
+            let bb = qs8PackedC1x8BlockBytes(k: k)
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, (n + 7) / 8 * bb), alignment: 64)
+            qs8PackC1x8(n: n, k: k, weights: weights, bias: bias, scales: scales, into: p)
+            return (p, bb)
+        case .x86AVXVNNI:
+            let bb = qs8PackedC4x8BlockBytes(taps: taps, cin: cin)
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, (n + 7) / 8 * bb), alignment: 64)
+            qs8PackC4x8AVXVNNI(n: n, taps: taps, cin: cin, weights: weights, bias: bias, scales: scales, into: p)
+            return (p, bb)
+        case .scalar:
+            return (nil, 0)
+        }
     }
 
     /// The model-sized UInt8 HWC pixel buffer to fill before `run`.
@@ -119,6 +190,7 @@ public final class InferenceEngine: PartitionedWork {
 
         // Plans: packed weights and per-thread im2col tiles sized for the largest convolution.
         var maxTile = 64
+        var maxTaps = 1
         var plans: [OpPlan] = []
         for op in model.ops {
             var plan = OpPlan()
@@ -147,24 +219,55 @@ public final class InferenceEngine: PartitionedWork {
                     plan.units = (outT.height * outT.width + 1) / 2
                     maxTile = max(maxTile, 2 * kp)
                     let cout = outT.channels
-                    switch kernels {
-                    case .c16HalvesA72:
-                        plan.blockBytes = qs8PackedC16BlockBytes(kc: kp)
-                        let blocks = (cout + 7) / 8
-                        plan.packed = .allocate(byteCount: blocks * plan.blockBytes, alignment: 64)
-                        qs8PackC16(n: cout, k: g.reductionSize, kcPadded: kp, weights: op.qWeights, bias: op.qBias,
-                                   scales: op.qScales, into: plan.packed!)
-                    case .dotLoopA76:
-                        plan.blockBytes = qs8PackedKCBlockBytes(kc: kp)
-                        let blocks = (cout + 3) / 4
-                        plan.packed = .allocate(byteCount: blocks * plan.blockBytes, alignment: 64)
-                        qs8PackKC4(n: cout, k: g.reductionSize, kcPadded: kp, weights: op.qWeights, bias: op.qBias,
-                                   scales: op.qScales, into: plan.packed!)
-                    case .scalar:
-                        break
+                    if kernels.isIndirect {
+                        plan.units = (outT.height * outT.width + 3) / 4
+                        maxTaps = max(maxTaps, op.kernelHeight * op.kernelWidth)
+                        plan.tapOffsets = .allocate(capacity: op.kernelHeight * op.kernelWidth)
+                        qs8ConvTapOffsets(g, out: plan.tapOffsets!)
                     }
+                    plan.zeroBuffer = InferenceEngine.zeroBuffer(channels: inT.channels, zeroPoint: inT.quantization.zeroPoint)
+                    op.qWeights.withUnsafeBufferPointer { w in op.qBias.withUnsafeBufferPointer { b in op.qScales.withUnsafeBufferPointer { sc in
+                        (plan.packed, plan.blockBytes) = InferenceEngine.pack(kernels, n: cout, taps: op.kernelHeight * op.kernelWidth,
+                                                                              cin: inT.channels, weights: w.baseAddress!,
+                                                                              bias: b.baseAddress!, scales: sc.baseAddress!)
+                    } } }
                 } else {
                     plan.units = outT.height
+                    if kernels != .scalar {
+                        // One ordinary convolution per parity class, with the sub-kernel of its taps
+                        // and the input zero point folded into its bias (exact: padding taps read
+                        // the zero point, see qs8ConvTransposeIndirection).
+                        let g = plan.geometry
+                        let cin = inT.channels, cout = outT.channels, kh = op.kernelHeight, kw = op.kernelWidth
+                        let zi = inT.quantization.zeroPoint
+                        plan.zeroBuffer = InferenceEngine.zeroBuffer(channels: cin, zeroPoint: zi)
+                        for cy in 0..<g.strideY {
+                            for cx in 0..<g.strideX {
+                                let kys = Array(stride(from: cy, to: kh, by: g.strideY))
+                                let kxs = Array(stride(from: cx, to: kw, by: g.strideX))
+                                let taps = kys.count * kxs.count
+                                let k = taps * cin
+                                var sub = [Int8](repeating: 0, count: max(1, cout * k))
+                                var bias = [Int32](repeating: 0, count: cout)
+                                for co in 0..<cout {
+                                    var sum: Int32 = 0, j = 0
+                                    for ky in kys { for kx in kxs { for ci in 0..<cin {
+                                        let v = op.qWeights[((co * kh + ky) * kw + kx) * cin + ci]
+                                        sub[co * k + j] = v; sum &+= Int32(v); j += 1
+                                    } } }
+                                    bias[co] = op.qBias[co] &- zi &* sum
+                                }
+                                let (p, bb) = op.qScales.withUnsafeBufferPointer { sc in
+                                    InferenceEngine.pack(kernels, n: cout, taps: taps, cin: cin, weights: sub, bias: bias, scales: sc.baseAddress!)
+                                }
+                                plan.classPacked.append(p!)
+                                plan.classBlockBytes.append(bb)
+                                plan.classTaps.append(taps)
+                                maxTile = max(maxTile, 2 * ((k + 15) & ~15))
+                                maxTaps = max(maxTaps, taps)
+                            }
+                        }
+                    }
                 }
             case .add:
                 let a = model.tensors[op.inputs[0]].quantization, b = model.tensors[op.inputs[1]].quantization
@@ -198,6 +301,13 @@ public final class InferenceEngine: PartitionedWork {
             scratch.append(s)
         }
         self.scratch = scratch
+        var indirection: [UnsafeMutablePointer<UnsafePointer<Int8>>] = []
+        for _ in 0..<threads {
+            let p = UnsafeMutablePointer<UnsafePointer<Int8>>.allocate(capacity: maxTaps * 4)
+            p.initialize(repeating: UnsafePointer<Int8>(OpaquePointer(inputBuffer.baseAddress!)), count: maxTaps * 4)
+            indirection.append(p)
+        }
+        self.indirection = indirection
         pool = try WorkerPool(threads: threads)
         pool.work = self
     }
@@ -206,8 +316,12 @@ public final class InferenceEngine: PartitionedWork {
         pool.work = nil
         inputBuffer.deallocate(); heatmapBuffer.deallocate(); fixedMap.deallocate(); rowSums.deallocate()
         arena.deallocate()
-        for p in plans { p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate() }
+        for p in plans {
+            p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate(); p.zeroBuffer?.deallocate(); p.tapOffsets?.deallocate()
+            for c in p.classPacked { c.deallocate() }
+        }
         for s in scratch { s.deallocate() }
+        for p in indirection { p.deallocate() }
     }
 
     /// Address of a tensor in the arena (stable for the engine's lifetime).
@@ -333,6 +447,29 @@ public final class InferenceEngine: PartitionedWork {
             let kp = g.paddedReductionSize, cout = g.outputChannels
             let totalPixels = g.outputHeight * g.outputWidth
             let slope = op.negativeSlope, zp = outQ.zeroPoint
+            if kernelFamily.isIndirect {
+                let ind = indirection[part], taps = g.kernelHeight * g.kernelWidth
+                var p = begin * 4
+                let pEnd = min(end * 4, totalPixels)
+                while p < pEnd {
+                    let rows = min(4, pEnd - p)
+                    if kernelFamily == .x86AVXVNNI,
+                       let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: 4) {
+                        qs8ConvWindow4xNC4AVXVNNI(taps: taps, cin: g.inputChannels, origin: origin, tapOffsets: plan.tapOffsets!,
+                                                  pixelStride: g.strideX * g.inputChannels, packedWeights: plan.packed!,
+                                                  blockBytes: plan.blockBytes, outputZeroPoint: zp, negativeSlope: slope,
+                                                  c: output + p * cout, cStride: cout, channels: cout)
+                        p += rows
+                        continue
+                    }
+                    qs8ConvIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, firstPixel: p, count: rows, mr: 4, out: ind)
+                    indirectGEMM(rows: rows, taps: taps, cin: g.inputChannels, indirection: ind, packed: plan.packed!,
+                                 blockBytes: plan.blockBytes, zeroPoint: zp, slope: slope,
+                                 c: output + p * cout, cStride: cout, channels: cout)
+                    p += rows
+                }
+                return
+            }
             var p = begin * 2
             let pEnd = min(end * 2, totalPixels)
             while p < pEnd {
@@ -365,7 +502,7 @@ public final class InferenceEngine: PartitionedWork {
                                              c: c + nb, cStride: cout, channels: min(4, cout - nb))
                         nb += 4
                     }
-                case .scalar:
+                case .scalar, .x86AVX2, .x86AVXVNNI:
                     let k = g.reductionSize
                     let rq = RequantizationFP32(zeroPoint: zp)
                     op.qWeights.withUnsafeBufferPointer { w in
@@ -382,13 +519,19 @@ public final class InferenceEngine: PartitionedWork {
             }
         case .convTranspose:
             let inQ = model.tensors[op.inputs[0]].quantization, outQ = model.tensors[op.output].quantization
-            op.qWeights.withUnsafeBufferPointer { w in op.qBias.withUnsafeBufferPointer { b in op.qScales.withUnsafeBufferPointer { s in
-                qs8ConvTranspose(plan.geometry, rowStart: begin, rowEnd: end,
-                                 input: tensorAddress(op.inputs[0]).assumingMemoryBound(to: Int8.self), inputZeroPoint: inQ.zeroPoint,
-                                 weights: w.baseAddress!, bias: b.baseAddress!, scales: s.baseAddress!,
-                                 outputZeroPoint: outQ.zeroPoint, negativeSlope: op.negativeSlope,
-                                 output: tensorAddress(op.output).assumingMemoryBound(to: Int8.self))
-            } } }
+            let input = tensorAddress(op.inputs[0]).assumingMemoryBound(to: Int8.self)
+            let output = tensorAddress(op.output).assumingMemoryBound(to: Int8.self)
+            if kernelFamily == .scalar {
+                op.qWeights.withUnsafeBufferPointer { w in op.qBias.withUnsafeBufferPointer { b in op.qScales.withUnsafeBufferPointer { s in
+                    qs8ConvTranspose(plan.geometry, rowStart: begin, rowEnd: end,
+                                     input: input, inputZeroPoint: inQ.zeroPoint,
+                                     weights: w.baseAddress!, bias: b.baseAddress!, scales: s.baseAddress!,
+                                     outputZeroPoint: outQ.zeroPoint, negativeSlope: op.negativeSlope, output: output)
+                } } }
+                return
+            }
+            runConvTransposeClasses(plan, begin, end, part, input: input, output: output,
+                                    zeroPoint: outQ.zeroPoint, slope: op.negativeSlope)
         case .add:
             let t = model.tensors[op.output]
             let rowElems = t.width * t.channels
@@ -439,6 +582,59 @@ public final class InferenceEngine: PartitionedWork {
                     for i in (begin * w)..<(end * w) { heatmapBuffer[i] = t[Int(src[i]) + 128] }
                 } else {
                     for i in (begin * w)..<(end * w) { heatmapBuffer[i] = t[Int(src[2 * i + 1]) - Int(src[2 * i]) + 255] }
+                }
+            }
+        }
+    }
+
+    /// Transposed convolution rows begin ..< end: per output row, the pixels of each parity class
+    /// (every strideX-th pixel) go through the family's GEMM kernel with that class's sub-kernel,
+    /// written with an output stride of strideX pixels.
+    private func runConvTransposeClasses(_ plan: OpPlan, _ begin: Int, _ end: Int, _ part: Int,
+                                         input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
+                                         zeroPoint zp: Int32, slope: Float) {
+        let g = plan.geometry
+        let cin = g.inputChannels, cout = g.outputChannels, sx = g.strideX
+        let mr = pixelsPerCall
+        let ind = indirection[part]
+        let tile = scratch[part].assumingMemoryBound(to: Int8.self)
+        for oy in begin..<end {
+            let cy = (oy + g.padTop) % g.strideY
+            for cx in 0..<sx {
+                let cls = cy * sx + cx
+                let taps = plan.classTaps[cls], packed = plan.classPacked[cls], bb = plan.classBlockBytes[cls]
+                let kp = (taps * cin + 15) & ~15
+                var ox = ((cx - g.padLeft) % sx + sx) % sx
+                while ox < g.outputWidth {
+                    let count = min(mr, (g.outputWidth - ox + sx - 1) / sx)
+                    qs8ConvTransposeIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, oy: oy, ox: ox, count: count, mr: mr, out: ind)
+                    let c = output + (oy * g.outputWidth + ox) * cout
+                    switch kernelFamily {
+                    case .x86AVX2, .x86AVXVNNI:
+                        indirectGEMM(rows: count, taps: taps, cin: cin, indirection: ind, packed: packed, blockBytes: bb,
+                                     zeroPoint: zp, slope: slope, c: c, cStride: sx * cout, channels: cout)
+                    case .c16HalvesA72:
+                        qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile)
+                        var nb = 0
+                        while nb < cout {
+                            qs8GEMM2x8C16HalvesA72(rows: count, kc: kp, a: tile, aStride: kp, packedWeights: packed + (nb / 8) * bb,
+                                                   outputZeroPoint: zp, negativeSlope: slope,
+                                                   c: c + nb, cStride: sx * cout, channels: min(8, cout - nb))
+                            nb += 8
+                        }
+                    case .dotLoopA76:
+                        qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile)
+                        var nb = 0
+                        while nb < cout {
+                            qs8GEMM2x4DotLoopA76(rows: count, kc: kp, a: tile, aStride: kp, packedWeights: packed + (nb / 4) * bb,
+                                                 outputZeroPoint: zp, negativeSlope: slope,
+                                                 c: c + nb, cStride: sx * cout, channels: min(4, cout - nb))
+                            nb += 4
+                        }
+                    case .scalar:
+                        break
+                    }
+                    ox += count * sx
                 }
             }
         }

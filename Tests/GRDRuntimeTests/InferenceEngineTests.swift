@@ -18,7 +18,7 @@ final class InferenceEngineTests: XCTestCase {
             fill(reference, seed: seed)
             let refScore = try reference.run(roi: nil)
             let refOut = Array(reference.outputInt8)
-            for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76] where family.isSupported {
+            for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76, .x86AVX2, .x86AVXVNNI] where family.isSupported {
                 for threads in [1, 2, 3] {
                     let e = try InferenceEngine(model: m, threads: threads, precision: .int8, kernels: family)
                     fill(e, seed: seed)
@@ -29,6 +29,54 @@ final class InferenceEngineTests: XCTestCase {
             }
             XCTAssertGreaterThan(Set(refOut).count, 3, "output is not trivially constant")
         }
+    }
+
+    /// Transposed convolutions as the networks use them (k4 s2 p1, k2 s2 p0) and a k3 s1 p1, odd
+    /// channel counts (3, 5, 7, 9, 13), input zero points at -128 and 127 (worst case for the
+    /// x86 kernels' +128 offset): every family's parity-class GEMM path against the scalar gather
+    /// loop, bit for bit, at 1 to 3 threads.
+    func testTransposedConvolutionsAgreeAcrossFamilies() throws {
+        var rng = SplitMix(seed: 3)
+        func w(_ n: Int) -> [Int8] { (0..<n).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) } }
+        func bias(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(truncatingIfNeeded: Int(rng.next() % 2001) - 1000) } }
+        func scales(_ n: Int) -> [Float] { (0..<n).map { _ in 0.0002 + Float(rng.next() % 100) * 0.00001 } }
+        var b = TestModelBuilder(height: 16, width: 12, channels: 3, inputScale: 0.01, inputZeroPoint: -128)
+        let t1 = b.tensor(8, 6, 7, scale: 0.05, zp: 127)
+        b.conv(0, t1, k: 4, stride: 2, pad: 1, slope: 0.2, weights: w(7 * 16 * 3), bias: bias(7), scales: scales(7))
+        let t2 = b.tensor(16, 12, 13, scale: 0.05, zp: -128)
+        b.conv(t1, t2, k: 4, stride: 2, pad: 1, slope: 0.2, weights: w(13 * 16 * 7), bias: bias(13), scales: scales(13), transposed: true)
+        let t3 = b.tensor(8, 6, 5, scale: 0.04, zp: 3)
+        b.conv(t2, t3, k: 2, stride: 2, pad: 0, slope: 0, weights: w(5 * 4 * 13), bias: bias(5), scales: scales(5))
+        let t4 = b.tensor(16, 12, 9, scale: 0.06, zp: -20)
+        b.conv(t3, t4, k: 2, stride: 2, pad: 0, slope: 1, weights: w(9 * 4 * 5), bias: bias(9), scales: scales(9), transposed: true)
+        let t5 = b.tensor(16, 12, 6, scale: 0.05, zp: 0)
+        b.conv(t4, t5, k: 3, stride: 1, pad: 1, slope: 0.2, weights: w(6 * 9 * 9), bias: bias(6), scales: scales(6), transposed: true)
+        let t6 = b.tensor(16, 12, 28, scale: 0.06, zp: -5)
+        b.concat([t2, t4, t5], t6)
+        let t7 = b.tensor(16, 12, 1, scale: 0.1, zp: -10)
+        b.conv(t6, t7, k: 3, stride: 1, pad: 1, slope: 1, weights: w(9 * 28), bias: bias(1), scales: scales(1))
+        b.mapSigmoid(t7)
+        let m = try GRDNetModel(path: writeTemp(b.build()))
+        let reference = try InferenceEngine(model: m, threads: 1, precision: .int8, kernels: .scalar)
+        var checked = 0
+        for seed in 0..<3 as Range<UInt64> {
+            fill(reference, seed: seed)
+            try reference.run(roi: nil)
+            let refT6 = Array(UnsafeBufferPointer(start: reference.tensorAddress(t6).assumingMemoryBound(to: Int8.self), count: 16 * 12 * 28))
+            XCTAssertGreaterThan(Set(refT6).count, 8, "transposed outputs are not trivially constant")
+            for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76, .x86AVX2, .x86AVXVNNI] where family.isSupported {
+                for threads in [1, 2, 3] {
+                    let e = try InferenceEngine(model: m, threads: threads, precision: .int8, kernels: family)
+                    fill(e, seed: seed)
+                    try e.run(roi: nil)
+                    let t6Out = Array(UnsafeBufferPointer(start: e.tensorAddress(t6).assumingMemoryBound(to: Int8.self), count: 16 * 12 * 28))
+                    XCTAssertEqual(t6Out, refT6, "\(family) x\(threads) concat of the three transposed convolutions")
+                    XCTAssertEqual(Array(e.outputInt8), Array(reference.outputInt8), "\(family) x\(threads)")
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(checked, 9)
     }
 
     /// One convolution checked against a hand-written loop with the documented requantisation.
