@@ -96,8 +96,11 @@ put() {  # put MODE SRC DEST: installs when the content or mode differs, records
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-put 0755 "$bin_dir/grdnetd" "$prefix/bin/grdnetd"
-put 0755 "$bin_dir/grdnet" "$prefix/bin/grdnet"
+for b in grdnetd grdnet; do   # stripped as in the package (the same bytes each run: idempotent)
+    cp "$bin_dir/$b" "$tmp/$b"
+    strip --strip-unneeded "$tmp/$b" 2>/dev/null || true
+    put 0755 "$tmp/$b" "$prefix/bin/$b"
+done
 for m in Models/*.grdnet Models/*.md; do [ -f "$m" ] && put 0644 "$m" "$prefix/share/grdnet/models/$(basename "$m")"; done
 for s in Models/samples/magnetic-tile/*; do put 0644 "$s" "$prefix/share/grdnet/samples/$(basename "$s")"; done
 put 0644 README.md "$prefix/share/doc/grdnet-edge/README.md"

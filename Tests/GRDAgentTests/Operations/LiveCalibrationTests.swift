@@ -90,6 +90,18 @@ final class ConfigThresholdEditorTests: XCTestCase {
         XCTAssertTrue(try String(contentsOfFile: path, encoding: .utf8).contains("model: demo\nthreshold: 0.33\n# rejected"))
     }
 
+    func testAFlowStyleCameraIsRefusedWithAHint() throws {
+        let flow = single.replacingOccurrences(of: "socket:", with: "  - {name: b, replay: images, fps: 5, reject: {chip: simulated, delay_ms: 300, width_ms: 20}}\nsocket:")
+        let path = try write(flow)
+        XCTAssertThrowsError(try ConfigThresholdEditor.write(threshold: 0.4, camera: "b", configPath: path)) {
+            XCTAssertTrue("\($0)".contains("cameras[1] is written in flow style"), "\($0)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), flow)
+        // The block-style camera next to it is still edited in place.
+        XCTAssertEqual(try ConfigThresholdEditor.write(threshold: 0.45, camera: "a", configPath: path).key, "cameras[0].threshold")
+        XCTAssertEqual(try AgentConfig.load(path: path).cameras[0].threshold, 0.45)
+    }
+
     func testAFileThatDoesNotValidateIsLeftUntouched() throws {
         let bad = single.replacingOccurrences(of: "state_dir: state", with: "state_dir: state\ndealy_ms: 3")
         let path = try write(bad)
