@@ -84,6 +84,7 @@ public final class Agent: @unchecked Sendable {
     private var alarmUntil: UInt64 = 0
     private var failSafeEventsSeen: UInt64 = 0
     var server: ControlServer? = nil
+    var metricsServer: MetricsHTTPServer? = nil
     let startedAt = monotonicNow()
     let startedWall = Date()
     let stopAfterFrames: UInt64?
@@ -194,6 +195,7 @@ public final class Agent: @unchecked Sendable {
         for p in built { p.start() }
         Log.shared.level = config.logLevel
         try startServer()
+        try startMetricsListener()
         for p in built {
             Log.shared.notice("camera \(p.config.name): \(describe(p.config.source)), detector: \(p.detector.detectorDescription), threshold \(fixed(Double(p.threshold), 3)), reject line \(p.config.reject.line.displayName) at +\(fixed(p.config.reject.delayMilliseconds, 0)) ms for \(fixed(p.config.reject.widthMilliseconds, 0)) ms")
         }
@@ -227,6 +229,8 @@ public final class Agent: @unchecked Sendable {
     public func stop() {
         server?.stop()
         server = nil
+        metricsServer?.stop()
+        metricsServer = nil
         try? readyLine?.set(false)
         for p in cameras { p.stop() }
     }

@@ -25,6 +25,8 @@ public struct AgentConfig: Equatable, Sendable {
     public var logLevel: LogLevel
     /// The file this was read from (for messages and reloads).
     public var sourcePath: String
+    /// The optional HTTP listener for Prometheus (`metrics: {listen: ...}`); nil = none.
+    public var metrics: MetricsListenConfig? = nil
 
     public init(modelPath: String?, threshold: Float?, inferenceThreads: Int = 1, precision: String = "int8",
                 cameras: [CameraConfig], failSafe: FailSafePolicy = FailSafePolicy(),
@@ -413,13 +415,16 @@ final class ConfigReader {
             audit = a.string("folder").map(path)
             a.finish()
         }
+        let metrics = readMetrics(top)
         top.finish()
 
         guard issues.isEmpty else { return nil }
-        return AgentConfig(modelPath: modelPath, threshold: threshold.map { Float($0) }, inferenceThreads: threads,
+        var config = AgentConfig(modelPath: modelPath, threshold: threshold.map { Float($0) }, inferenceThreads: threads,
                            precision: precision, cameras: cameras, failSafe: failSafe, readyOutput: ready,
                            alarmOutput: alarm, socket: socket, stateDirectory: stateDirectory,
                            auditFolder: audit, logLevel: logLevel, sourcePath: file)
+        config.metrics = metrics
+        return config
     }
 
     func readLine(_ s: Section) -> LineConfig? {
