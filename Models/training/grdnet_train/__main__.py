@@ -32,6 +32,11 @@ def main(argv=None) -> int:
     t.add_argument("--no-textures", action="store_true", help="no GIMP texture fills")
     t.add_argument("--widths", default=None, help="JSON ModelConfig overrides")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument("--init", default="", help="start from this checkpoint's weights (a new schedule)")
+    t.add_argument("--warmup", type=int, default=100, help="linear LR warm-up iterations")
+    t.add_argument("--focal-alpha", type=float, default=None, help="focal weight of positives")
+    t.add_argument("--w-bce", type=float, default=0.0, help="weight of an extra plain BCE term")
+    t.add_argument("--synth", default=None, help="JSON SynthConfig overrides, e.g. {\"break_prob\": 0.3}")
 
     e = sub.add_parser("evaluate", help="metrics on an MVTec-layout test split (float PyTorch or ONNX)")
     e.add_argument("--checkpoint", help="a .pt from train")
@@ -75,7 +80,10 @@ def main(argv=None) -> int:
                           batch=a.batch, iters=a.iters, lr=a.lr, seed=a.seed, roi=a.roi,
                           val_fraction=a.val_fraction, val_every=a.val_every,
                           ckpt_every=a.ckpt_every, precision=a.precision, threads=a.threads, max_minutes=a.max_minutes, stop_after=a.stop_after,
-                          textures=not a.no_textures, model=mc)
+                          textures=not a.no_textures, model=mc, init=a.init, warmup=a.warmup,
+                          focal_alpha=a.focal_alpha, w_bce=a.w_bce)
+        if a.synth:
+            cfg.synth.update(json.loads(a.synth))
         train(cfg, resume=a.resume)
     elif a.cmd == "evaluate":
         from .evaluate import evaluate_main

@@ -95,6 +95,27 @@ class SynthConfig:
     beta_max: float = 1.0
     texture_prob: float = 0.5   # of defective samples: GIMP texture fill
     self_prob: float = 0.2      # self fill (shifted image); the rest: random pixels
+    break_prob: float = 0.0     # of defective samples: a break (missing corner/edge piece)
+
+
+def break_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A region cut off at a corner or along an edge of the frame by a jagged line (a chipped or
+    broken-off piece of the part): HxW float32 {0,1}."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = (yy + 0.5) / h, (xx + 0.5) / w
+    jag = 0.06 * perlin.perlin_2d((h, w), (8, 8), rng) + 0.03 * perlin.perlin_2d((h, w), (32, 32), rng)
+    if rng.random() < 0.6:   # corner: x/a + y/b < 1
+        a, b = rng.uniform(0.1, 0.6, 2)
+        f = xx / a + yy / b - 1 + jag / min(a, b)
+    else:                    # edge: y < d0 + (d1 - d0) x
+        d0, d1 = rng.uniform(0.03, 0.3, 2)
+        f = yy - (d0 + (d1 - d0) * xx) + jag
+    m = (f < 0).astype(np.float32)
+    k = int(rng.integers(4))
+    m = np.rot90(m, k) if h == w else (m[::-1] if k % 2 else m)
+    if rng.random() < 0.5:
+        m = m[:, ::-1]
+    return np.ascontiguousarray(m)
 
 
 class DefectSynthesizer:
@@ -111,6 +132,16 @@ class DefectSynthesizer:
         h, w, ch = img.shape
         if not force_defect and rng.random() < c.clean_prob:
             return img, np.zeros((h, w), np.float32)
+        if c.break_prob > 0 and rng.random() < c.break_prob:
+            m = break_mask(h, w, rng)
+            if rng.random() < 0.5:   # what shows where the piece is missing: a dark background
+                fill = np.clip(rng.uniform(0.0, 0.25) + rng.normal(0, 0.02, (h, w, ch)), 0, 1)
+            else:
+                fill = textures.random_pixel_fill(h, w, ch, rng) * rng.uniform(0.2, 1.0)
+            b = float(rng.uniform(0.85, 1.0))
+            M = m[..., None]
+            xn = (1 - M) * img + (1 - b) * M * img + b * M * fill
+            return xn.astype(np.float32), m * roi
         m = perlin.perlin_mask((h, w), rng, c.min_scale, c.max_scale, c.threshold, c.min_area)
         r = rng.random()
         if self.textures and r < c.texture_prob:

@@ -187,9 +187,8 @@ def threshold_main(a) -> int:
     cfg = TrainConfig(**{k: v for k, v in ck["config"].items()})
     folder = data.good_folder(cfg.data)
     val_files = [os.path.join(folder, f) for f in ck["val_files"]]
-    synth = data.DefectSynthesizer(data.SynthConfig(**cfg.synth),
-                                   textures.load_textures() if cfg.textures else [])
-    vx, vm = build_val_set(cfg, val_files, data.ROISource(cfg.roi, cfg.size), synth, meta["mean"], meta["std"])
+    tex = textures.load_textures() if cfg.textures else []
+    vx, vm = build_val_set(cfg, val_files, data.ROISource(cfg.roi, cfg.size), tex, meta["mean"], meta["std"])
     maps = run_maps(net, vx)
     scores = metrics.box_filter_max(maps)
     good, bad = scores[0::2], scores[1::2]

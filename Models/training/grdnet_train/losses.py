@@ -47,6 +47,11 @@ def focal_loss(logit: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
     return loss.mean()
 
 
+def bce_loss(logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Plain per-pixel BCE on the segmentation logit (pushes confident negatives further down)."""
+    return F.binary_cross_entropy_with_logits(logit, target)
+
+
 def feature_matching(f_real: torch.Tensor, f_fake: torch.Tensor) -> torch.Tensor:
     """GANomaly's adversarial loss: L2 between discriminator features of X and X^, divided by the
     mean square of the real features. Without normalisation layers the discriminator's features

@@ -36,6 +36,8 @@ class TrainConfig:
     w_focal: float = 1.0
     focal_gamma: float = 2.0
     focal_alpha: float | None = None
+    w_bce: float = 0.0        # extra plain BCE on the segmentation logit (0 = focal only)
+    init: str = ""            # start from this checkpoint's weights and optimiser moments (new schedule)
     val_fraction: float = 0.1
     val_every: int = 500
     ckpt_every: int = 250
@@ -97,13 +99,19 @@ def load_split(cfg: TrainConfig):
     return train, val
 
 
-def build_val_set(cfg: TrainConfig, val_files, roi_src, synth, mean, std):
-    """Held-out good images, each once clean (label 0) and once with a fixed synthetic defect."""
+def build_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, mean, std):
+    """Held-out good images, each once clean (label 0) and once with a fixed synthetic defect:
+    every third one a break (missing corner/edge piece), the others a Perlin defect. The defects
+    come from the default synthesis settings (not the run's), so runs with different synthesis
+    settings are compared on the same validation images."""
     rng = np.random.default_rng(cfg.seed + 12345)
+    perlin_synth = data.DefectSynthesizer(data.SynthConfig(), texture_list)
+    break_synth = data.DefectSynthesizer(data.SynthConfig(break_prob=1.0), texture_list)
     imgs, masks = [], []
-    for p in val_files:
+    for i, p in enumerate(val_files):
         a = data.load_image(p, cfg.size, cfg.channels).astype(np.float32) / 255.0
         roi = roi_src.for_image(p)
+        synth = break_synth if i % 3 == 2 else perlin_synth
         xn, m = synth(a, roi, rng, force_defect=True)
         imgs += [a, xn]
         masks += [np.zeros_like(m), m]
@@ -142,6 +150,12 @@ def lr_at(cfg: TrainConfig, it: int) -> float:
 
 def train(cfg: TrainConfig, resume: bool = False) -> str:
     os.makedirs(cfg.out, exist_ok=True)
+    last_path = os.path.join(cfg.out, "last.pt")
+    if resume and os.path.exists(last_path):
+        done_before = torch.load(last_path, weights_only=False, map_location="cpu")["iter"]
+        if done_before >= (cfg.stop_after or cfg.iters):
+            print(f"{last_path} is already at iteration {done_before}: nothing to do", flush=True)
+            return os.path.join(cfg.out, "best.pt")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_all(cfg.seed)
@@ -160,7 +174,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     print(f"normalisation mean {mean} std {std}; {len(tex)} GIMP textures", flush=True)
     synth = data.DefectSynthesizer(data.SynthConfig(**cfg.synth), tex)
     sampler = data.TrainSampler(imgs, rois, cfg.crop, synth, mean, std, cfg.seed)
-    vx, vm = build_val_set(cfg, val_files, roi_src, synth, mean, std)
+    vx, vm = build_val_set(cfg, val_files, roi_src, tex, mean, std)
 
     mcfg = ModelConfig(**cfg.model)
     model = GRDNet(mcfg)
@@ -170,6 +184,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas),
                               weight_decay=cfg.weight_decay)
     start, best, history = 0, -1.0, []
+    if cfg.init:
+        ck = torch.load(cfg.init, weights_only=False)
+        model.load_state_dict(ck["model"])
+        disc.load_state_dict(ck["disc"])
+        opt.load_state_dict(ck["opt"])
+        opt_d.load_state_dict(ck["opt_d"])
+        if ck["mean"] != mean or ck["std"] != std:
+            raise ValueError(f"--init {cfg.init}: its normalisation differs from this data's")
+        print(f"initialised from {cfg.init} (iteration {ck['iter']} of its run); new schedule", flush=True)
     last_path = os.path.join(cfg.out, "last.pt")
     if resume and os.path.exists(last_path):
         ck = torch.load(last_path, weights_only=False)
@@ -220,6 +243,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         l_enc = losses.latent_loss(z, zr)
         l_foc = losses.focal_loss(logit, target, cfg.focal_gamma, cfg.focal_alpha)
         loss = cfg.w_adv * l_adv + cfg.w_con * l_con + cfg.w_enc * l_enc + cfg.w_focal * l_foc
+        if cfg.w_bce:
+            l_bce = losses.bce_loss(logit, target)
+            loss = loss + cfg.w_bce * l_bce
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -234,6 +260,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         opt_d.step()
         info = {"adv": l_adv.item(), "con": l_con.item(), "enc": l_enc.item(),
                 "focal": l_foc.item(), "d": l_d.item()}
+        if cfg.w_bce:
+            info["bce"] = l_bce.item()
         for k, v in info.items():
             run_avg[k] = v if k not in run_avg else 0.95 * run_avg[k] + 0.05 * v
         done = it + 1

@@ -76,3 +76,19 @@ def test_roi_sources(tmp_path):
     per = data.ROISource(str(d), 10)
     assert per.for_image("/x/a.jpg").sum() == r.sum()
     assert per.for_image("/x/b.jpg").sum() == 100
+
+
+def test_break_defects_touch_the_border_and_fill_the_mask():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = data.break_mask(64, 64, rng)
+        assert m.shape == (64, 64) and set(np.unique(m)) <= {0.0, 1.0}
+        assert 0 < m.sum() < 0.8 * m.size
+        border = np.concatenate([m[0], m[-1], m[:, 0], m[:, -1]])
+        assert border.sum() > 0  # a missing piece is always at the edge of the frame
+    synth = data.DefectSynthesizer(data.SynthConfig(break_prob=1.0), [])
+    img = np.full((64, 64, 1), 0.6, np.float32)
+    xn, mask = synth(img, np.ones((64, 64), np.float32), rng, force_defect=True)
+    assert mask.sum() > 0
+    assert np.allclose(xn[mask == 0], 0.6)          # untouched outside the mask
+    assert not np.allclose(xn[mask > 0], 0.6)       # replaced inside it
