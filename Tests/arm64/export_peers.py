@@ -10,7 +10,8 @@ shipped .grdnet (Models/<name>.onnx, the same graph in fp32):
 
 Both are calibrated on the same frames: the sample images in Models/samples/<name> (grey,
 resized to the model's size, normalised as the sidecar says), else random normal frames.
-Both keep float in -> float map out, with the quantise/dequantise inside the model.
+ONNX Runtime's model keeps float in -> float map out (Quantize/DequantizeLinear inside); the
+.tflite that litert-torch writes has int8 input and int8 map output.
 usage: export_peers.py MODEL.onnx SIDECAR.json SAMPLES_DIR OUT_DIR"""
 import glob
 import json

@@ -34,7 +34,7 @@ MAC_CORE = MAC_OPS - {"sadalp", "uadalp", "fmla", "mla"}
 
 ap = argparse.ArgumentParser()
 ap.add_argument("trace")
-ap.add_argument("--window", nargs=2, required=True)
+ap.add_argument("--window", nargs="+", required=True)
 ap.add_argument("--macs", type=float, required=True)
 ap.add_argument("--mcpu", required=True)
 ap.add_argument("--exe")
@@ -212,7 +212,8 @@ for b in hot[:60]:
     covered += b["n"] * b["d"]
     cycles += cyc * b["d"]
     macs_tb = sum(16 if m.startswith("sdot .4s") or m.startswith("udot .4s") else
-                  8 if m.split()[0] in MAC_CORE and ".8h" in m else 0 for m in b["mn"])
+                  8 if m.split()[0] in MAC_CORE and ".8h" in m else
+                  4 if m.split()[0] in MAC_CORE and ".4s" in m else 0 for m in b["mn"])
     mca_tbs.append({"func": demangle(func_name(b, b["path"], b["ev"]))[:80], "insns": b["n"], "execs": b["d"],
                     "cycles_per_exec": cyc, "ipc": round(b["n"] / cyc, 2),
                     "mac_per_cycle": round(macs_tb / cyc, 2) if macs_tb else 0})

@@ -59,6 +59,12 @@ for c, (core, board, hz) in CORES.items():
         ms = r["est_cycles"] / hz * 1e3
         print(f"{label:<24}{board + ' ' + core[7:] + ' ' + str(hz / 1e9) + ' GHz':<20}{100 * r['mca_covered']:>9.0f}%"
               f"{r['est_cycles']:>14,.0f}{ms:>13.1f}{ms / 4:>14.1f}")
+c16 = os.path.join(work, "ours-c16-on-a76.report.json")
+if os.path.exists(c16):
+    r = json.load(open(c16))
+    ms = r["est_cycles"] / 2.4e9 * 1e3
+    print(f"{'grdnet int8, c16 family':<24}{'Pi 5 A76 2.4 GHz':<20}{100 * r['mca_covered']:>9.0f}%{r['est_cycles']:>14,.0f}{ms:>13.1f}{ms / 4:>14.1f}"
+          "  (the A72 run's instructions, Neoverse-N1 model)")
 print()
 print("llvm-mca of ours' hottest blocks:")
 for c in CORES:

@@ -4,8 +4,9 @@ of the same frame. Marker system calls close(-1000 - k) (harmless: EBADF) let th
 plugin snapshot its counters:
   m0 numpy imported | m1 runtime imported | m2 model loaded, input set | m3 after the 1st
   inference (warm-up) | m4 after the 2nd inference  ->  window m3..m4 = one steady-state frame.
-The frame is the float model input (1x1xHxW, normalised units); the model files carry the
-quantise/dequantise at their boundaries (float in -> float map out), so the window includes them.
+The frame is a float model input (1x1xHxW, normalised units). ONNX Runtime's QDQ model takes it
+as is (float in -> float map out: the window includes QuantizeLinear/DequantizeLinear); the LiteRT
+model has int8 input and output (litert-torch), so the frame is quantised before the window.
 usage: python3 peer_infer.py litert|ort MODEL MAPS_OUT"""
 import hashlib
 import os
