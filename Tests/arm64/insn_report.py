@@ -149,8 +149,36 @@ def demangle(name):
         return name
 
 
+def disassemble(path, ev, n):
+    """The TB's instructions as llvm-objdump-19 prints them (mnemonic + operands, no addresses)."""
+    r = subprocess.run([a.objdump, "-d", "--mattr=+dotprod,+i8mm", "--no-show-raw-insn", "--no-leading-addr",
+                        "--start-address=%#x" % ev, "--stop-address=%#x" % (ev + 4 * n), path], capture_output=True, text=True)
+    out = []
+    for l in r.stdout.splitlines():
+        t = l.strip()
+        if not t or t.endswith(":") or t.startswith("Disassembly") or "file format" in t or t.startswith("..."):
+            continue
+        out.append(re.sub(r"\s*//.*$", "", re.sub(r"\s*<[^>]*>", "", t)))
+    return out
+
+
+def mnemonic(ins):
+    op = ins.split()[0]
+    dot = re.search(r"\.(\d+[bhsd])\b", ins) if "." not in op else None
+    return op + (" ." + dot.group(1) if dot else "")
+
+
 window = totals[wb] - totals[wa]
 tot = sum(b["n"] * b["d"] for b in blocks)
+# QEMU 7.2's disassembler prints newer instructions (sdot, udot, ...) as ".byte": decode the TBs
+# that matter (> 0.01% of the window each) from their ELF files.
+for b in blocks:
+    if ".byte" in b["mn"] and b["n"] * b["d"] > 1e-4 * tot:
+        path, ev = locate(b)
+        if path and ev is not None:
+            ins = disassemble(path, ev, b["n"])
+            if len(ins) == b["n"]:
+                b["mn"] = [mnemonic(i) for i in ins]
 byfunc, bylib, mix = collections.Counter(), collections.Counter(), collections.Counter()
 gemm_sym = gemm_tb = 0
 gre = re.compile(a.gemm)
@@ -178,14 +206,8 @@ def mca_cycles(b):
     """llvm-mca-19 cycles per execution of the TB, disassembled from its ELF file."""
     if not b["path"] or b["ev"] is None:
         return None
-    r = subprocess.run([a.objdump, "-d", "--no-show-raw-insn", "--no-leading-addr", "--start-address=%#x" % b["ev"],
-                        "--stop-address=%#x" % (b["ev"] + 4 * b["n"]), b["path"]], capture_output=True, text=True)
     body = []
-    for l in r.stdout.splitlines():
-        t = l.strip()
-        if not t or t.endswith(":") or t.startswith("Disassembly") or "file format" in t or t.startswith("..."):
-            continue
-        t = re.sub(r"\s*//.*$", "", re.sub(r"\s*<[^>]*>", "", t))
+    for t in disassemble(b["path"], b["ev"], b["n"]):
         op = t.split()[0]
         if op in ("b", "bl", "cbz", "cbnz", "tbz", "tbnz") or op.startswith("b."):
             t = re.sub(r"(0x)?[0-9a-f]+$", ".Ltop", t)

@@ -42,7 +42,7 @@ arm64_peers_rootfs_ensure() {
         --platform manylinux2014_aarch64 -d "$ARM64_PEERS_WHEELS" $ARM64_PEERS_PIP >>"$log" 2>&1 \
         || { tail -n 20 "$log"; die "pip download of the aarch64 wheels failed (log: $log)"; }
     rm -rf "$ARM64_PEERS_ROOTFS/tmp/wheels"; cp -a "$ARM64_PEERS_WHEELS" "$ARM64_PEERS_ROOTFS/tmp/wheels"
-    ARM64_TARGET_ROOTFS="$ARM64_PEERS_ROOTFS" arm64_in_target "/opt/venv/bin/pip install -q --no-index \
+    ARM64_TARGET_ROOTFS="$ARM64_PEERS_ROOTFS" arm64_in_target "/opt/venv/bin/pip install -q --no-compile --no-index \
         --find-links /tmp/wheels $ARM64_PEERS_PIP && rm -rf /tmp/wheels && /opt/venv/bin/pip list 2>/dev/null" >>"$log" 2>&1 \
         || { tail -n 20 "$log"; die "installing the peer runtimes in $ARM64_PEERS_ROOTFS failed (log: $log)"; }
     echo "$want" >"$ARM64_PEERS_ROOTFS/.grd-peers-ready"
