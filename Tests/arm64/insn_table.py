@@ -26,7 +26,7 @@ def load(eng, cpu):
 R = {(e, c): load(e, c) for e, _ in ENGINES for c in CORES}
 print(f"Executed AArch64 instructions per frame: {model}, {macs / 1e9:.3f} GMAC/frame, 1 thread,")
 print("qemu-aarch64 7.2 TCG + insnwindow plugin (one steady-state frame, quantise/dequantise included).")
-print("GEMM share: in TBs with int8 multiply-accumulate/dot instructions (the kernels' inner loops) / in GEMM functions.")
+print("GEMM share: in TBs with int8 multiply-accumulate/dot instructions (the kernels' inner loops) / in GEMM micro-kernel functions (ours: qs8GEMM*, LiteRT: xnn_*gemm*; ORT is stripped: -).")
 hdr = f"{'engine':<24}{'core':<12}{'insns/frame':>14}{'insn/MAC':>10}{'GEMM TB/fn':>13}  {'kernel family (picked)':<26}{'ours/XNNPACK':>13}"
 print(hdr)
 print("-" * len(hdr))
