@@ -17,13 +17,16 @@ let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
 ]
 
+// `#if arch` tells the machine that evaluates this manifest, not the build's target: a cross-build
+// for aarch64 from x86 (deploy/arm64/toolchain.sh) says so with GRDNET_TARGET_ARCH=aarch64.
 #if arch(arm64)
-let dotprodKernelSettings: [SwiftSetting] = kernelSettings + [
-    .unsafeFlags(["-target-cpu", "cortex-a76", "-Xllvm", "-force-vector-width=16"]),
-]
+let targetIsArm64 = true
 #else
-let dotprodKernelSettings: [SwiftSetting] = kernelSettings
+let targetIsArm64 = Context.environment["GRDNET_TARGET_ARCH"] == "aarch64"
 #endif
+let dotprodKernelSettings: [SwiftSetting] = targetIsArm64 ? kernelSettings + [
+    .unsafeFlags(["-target-cpu", "cortex-a76", "-Xllvm", "-force-vector-width=16"]),
+] : kernelSettings
 
 // The x86 kernels (GRDKernelsX86) are built for Haswell-class CPUs (AVX2, FMA, BMI2) when the
 // build targets x86_64, and chosen at run time only on a CPU with those features; elsewhere the

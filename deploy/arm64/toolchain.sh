@@ -210,8 +210,10 @@ arm64_in_build_env() {
     ' _ "$ARM64_ROOTFS" "$GRD_ROOT" "$ARM64_SWIFT_PACKAGES" "$ARM64_SDK_DIR" "$ARM64_SYSROOT" "$1"
 }
 
-# Shell prefix for a cross build: pkg-config looks in the arm64 sysroot only.
-ARM64_CROSS_ENV="PKG_CONFIG_LIBDIR=/sysroot-arm64/usr/lib/aarch64-linux-gnu/pkgconfig:/sysroot-arm64/usr/share/pkgconfig PKG_CONFIG_SYSROOT_DIR=/sysroot-arm64"
+# Shell prefix for a cross build: pkg-config looks in the arm64 sysroot only, and the manifest
+# learns that the target is aarch64 (its `#if arch` sees the x86 host), so GRDKernelsDotprod is
+# compiled for the Cortex-A76 (SDOT) as in a native build on a Pi.
+ARM64_CROSS_ENV="GRDNET_TARGET_ARCH=aarch64 PKG_CONFIG_LIBDIR=/sysroot-arm64/usr/lib/aarch64-linux-gnu/pkgconfig:/sysroot-arm64/usr/share/pkgconfig PKG_CONFIG_SYSROOT_DIR=/sysroot-arm64"
 ARM64_SDK_ARGS="--swift-sdks-path /opt/swift-sdk --swift-sdk $ARM64_SDK_NAME"
 
 # arm64_qemu CPU PROGRAM [ARGS...]: runs a cross-built aarch64 program on an emulated core,
