@@ -32,7 +32,7 @@ public enum QS8KernelFamily: String, CaseIterable, Sendable {
     public static var detected: QS8KernelFamily {
         if let env = getenv("GRDNET_KERNELS"), let f = QS8KernelFamily(rawValue: String(cString: env)), f.isSupported { return f }
         #if arch(arm64)
-        return dotLoopAvailable ? .dotLoopA76 : .c16HalvesA72
+        return dotLoopAvailable && dotLoopCompiledToSDOT ? .dotLoopA76 : .c16HalvesA72
         #else
         return x86AVXVNNIAvailable ? .x86AVXVNNI : (x86AVX2Available ? .x86AVX2 : .c16HalvesA72)
         #endif
@@ -91,6 +91,19 @@ public enum QS8KernelFamily: String, CaseIterable, Sendable {
         }
         return nil
     }
+
+    /// Whether the compiler that built this binary turns the dot loop into SDOT. Swift 6.3's LLVM
+    /// does (Tests/arm objdump); Debian's Swift 6.0.3 (Raspberry Pi OS trixie, our cross-build)
+    /// emits SMLAL for it, and that loop is slower than the c16 kernels (Tests/arm64/instructions:
+    /// 1.47 against 1.13 instructions per MAC), so such a build keeps the c16 kernels on a Pi 5.
+    /// GRDNET_KERNELS=a76-dotloop still selects it.
+    static let dotLoopCompiledToSDOT: Bool = {
+        #if compiler(>=6.3)
+        return true
+        #else
+        return false
+        #endif
+    }()
 
     static let dotLoopAvailable: Bool = {
         #if arch(arm64)
