@@ -76,6 +76,15 @@ public struct DriftMonitor: Sendable {
         self.sums = [0, 0, 0]
     }
 
+    /// Replaces the baselines (commissioning learned or configured later) and empties the
+    /// window. In place: no allocation.
+    public mutating func rebase(score: Baseline, brightness: Baseline, focus: Baseline) {
+        baselines[0] = score; baselines[1] = brightness; baselines[2] = focus
+        sums[0] = 0; sums[1] = 0; sums[2] = 0
+        filled = 0
+        next = 0
+    }
+
     /// Records one passed part.
     public mutating func record(score: Double, brightness: Double, focus: Double) {
         let values = (score, brightness, focus)
