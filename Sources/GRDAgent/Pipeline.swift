@@ -181,7 +181,7 @@ public final class CameraPipeline: @unchecked Sendable {
 
     /// Frames before the allocation count is "steady state", and the window of the per-frame figure.
     public static let allocationWarmupFrames: UInt64 = 32
-    public static let allocationWindowFrames: UInt64 = 100
+    public static let allocationWindowFrames: UInt64 = 50
     private var captureCounterSlot = -1
     private var inferenceCounterSlot = -1
     private var inferenceAllocationsSeen = 0
@@ -236,6 +236,9 @@ public final class CameraPipeline: @unchecked Sendable {
     }
 
     public func statistics() -> CameraStatistics { statsLock.withLock { stats.detached() } }
+
+    /// Frames inspected so far (no copy of the statistics: for waiting loops that must not allocate).
+    public var framesInspected: UInt64 { statsLock.withLock { stats.framesInspected } }
 
     /// Turns drift monitoring on: with `baseline` (score, brightness, focus) compared at once,
     /// without it the first `window` passed parts become the baseline. Call before start().

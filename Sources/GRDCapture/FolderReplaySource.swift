@@ -31,6 +31,8 @@ public final class FolderReplaySource: FrameSource {
     private var nextDue: UInt64 = 0
     /// Bytes of the largest file in the folder (frame buffers are sized for it once).
     private let largestFile: Int
+    /// `files` as C strings.
+    private let cPaths: [ContiguousArray<CChar>]
 
     /// - Parameters:
     ///   - folder: a directory of .jpg/.jpeg files.
@@ -58,6 +60,7 @@ public final class FolderReplaySource: FrameSource {
             if stat(f, &st) == 0 { largest = max(largest, Int(st.st_size)) }
         }
         self.largestFile = largest
+        self.cPaths = files.map { $0.utf8CString }
     }
 
     public func nextFrame(timeoutMilliseconds: Int) throws -> Frame? {
@@ -86,7 +89,7 @@ public final class FolderReplaySource: FrameSource {
         nextDue = max(nextDue, now) &+ periodNanoseconds
         let path = files[index]
         index += 1
-        try readFile(path, into: &frame.bytes)
+        try readFile(path, cPath: cPaths[index - 1], into: &frame.bytes)
         sequence &+= 1
         counters.delivered += 1
         frame.timestampNanoseconds = monotonicNanoseconds()
@@ -101,8 +104,9 @@ public final class FolderReplaySource: FrameSource {
 
     /// Replaces `bytes` with the file's contents, reusing its storage (grown to `largestFile`
     /// the first time, so one buffer holds every file of the folder).
-    private func readFile(_ path: String, into bytes: inout [UInt8]) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    private func readFile(_ path: String, cPath: ContiguousArray<CChar>, into bytes: inout [UInt8]) throws {
+        // The C string made once at start: passing a String to open() converts it (allocates) per call.
+        let fd = cPath.withUnsafeBufferPointer { open($0.baseAddress!, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw ReplayError.cannotRead(path, errno: errno) }
         defer { close(fd) }
         var st = stat()

@@ -128,6 +128,23 @@ final class SteadyStateAllocationTests: XCTestCase {
         XCTAssertFalse(p.driftReport()!.learningBaseline)
     }
 
+    /// The whole process, not only the registered threads (the reject scheduler's thread too):
+    /// no audit (its writer encodes JPEGs), and the test thread waits without allocating.
+    func testZeroAllocationsInTheWholeProcessWithoutAudit() throws {
+        guard FileManager.default.fileExists(atPath: samples) else { throw XCTSkip("no sample images at \(samples)") }
+        let p = pipeline(detector: DemoDetector(width: 96, height: 96), fps: 200, threshold: 0.25, audit: nil)
+        p.start()
+        let end = monotonicNow() + 240_000_000_000
+        while p.framesInspected < 60 && monotonicNow() < end { usleep(5_000) }
+        let a = allocationCalls, fa = p.framesInspected
+        while p.framesInspected < fa + 200 && monotonicNow() < end { usleep(5_000) }
+        let b = allocationCalls, fb = p.framesInspected
+        p.stop()
+        print("whole process: \(b - a) allocations in \(fb - fa) frames")
+        XCTAssertGreaterThanOrEqual(fb - fa, 200)
+        XCTAssertEqual(b - a, 0, "allocations anywhere in the process while \(fb - fa) frames were inspected")
+    }
+
     /// The same with the shipped int8 model (slow in a debug build: 8 frames after 4 of warm-up).
     func testZeroAllocationsPerFrameWithTheShippedModel() throws {
         let model = URL(fileURLWithPath: samples).deletingLastPathComponent().deletingLastPathComponent()
