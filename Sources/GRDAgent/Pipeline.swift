@@ -109,6 +109,9 @@ public struct CameraStatistics: Sendable {
     /// its frame count (0 until one completed) and the allocations made during it.
     public var allocationWindowFrames: UInt64 = 0
     public var allocationWindowTotal: UInt64 = 0
+    /// The inspected-frame number of the last frame during which anything allocated (0 = none):
+    /// in steady state it stops moving (a new image size or a grown JPEG arena is warm-up too).
+    public var lastAllocatingFrame: UInt64 = 0
     /// False when the threads could not be registered with the counter (table full).
     public var allocationsCounted = false
     var currentWindowFrames: UInt64 = 0
@@ -506,6 +509,7 @@ public final class CameraPipeline: @unchecked Sendable {
             let frameAllocations = inferenceAllocations &+ stats.pendingCaptureAllocations
             stats.pendingCaptureAllocations = 0
             stats.allocationsTotal &+= frameAllocations
+            if frameAllocations > 0 { stats.lastAllocatingFrame = stats.framesInspected }
             if stats.framesInspected > CameraPipeline.allocationWarmupFrames { stats.allocationsAfterWarmup &+= frameAllocations }
             stats.currentWindowFrames &+= 1
             stats.currentWindowAllocations &+= frameAllocations

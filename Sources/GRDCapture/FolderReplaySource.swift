@@ -113,11 +113,7 @@ public final class FolderReplaySource: FrameSource {
         guard fstat(fd, &st) == 0 else { throw ReplayError.cannotRead(path, errno: errno) }
         let size = Int(st.st_size)
         if bytes.capacity < max(size, largestFile) { bytes.reserveCapacity(max(size, largestFile)) }
-        if bytes.count > size {
-            bytes.removeLast(bytes.count - size)
-        } else if bytes.count < size {
-            bytes.append(contentsOf: repeatElement(0, count: size - bytes.count))
-        }
+        resizeBytes(&bytes, to: size)
         var done = 0
         while done < size {
             let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }

@@ -87,12 +87,7 @@ public final class JPEGDecoder {
         if image.width != width || image.height != height || image.channels != channels {
             // Resized in place: the buffer keeps its capacity, so frames of sizes seen before
             // (a replayed folder of different images) cost no allocation.
-            let n = width * height * channels
-            if image.pixels.count > n {
-                image.pixels.removeLast(image.pixels.count - n)
-            } else if image.pixels.count < n {
-                image.pixels.append(contentsOf: repeatElement(0, count: n - image.pixels.count))
-            }
+            resizeBytes(&image.pixels, to: width * height * channels)
             image.width = width
             image.height = height
             image.channels = channels

@@ -171,7 +171,7 @@ final class OperationsWiringTests: XCTestCase {
               - name: belt
                 replay: parts
                 loop: false
-                fps: 4
+                fps: 2
                 deadline_ms: 5000
                 reject:
                   chip: simulated
@@ -195,11 +195,17 @@ final class OperationsWiringTests: XCTestCase {
         while (agent.audit?.pending ?? 0) > 0 && Date() < end { usleep(20_000) }
         var stats = agent.handle(["cmd": "stats"])
         var audit = try XCTUnwrap(stats["audit"] as? [String: Any])
-        XCTAssertEqual(audit["written"] as? UInt64, 6, "\(audit)")   // 3 rejects + 3 sampled passes
+        let camera = try XCTUnwrap((stats["cameras"] as? [[String: Any]])?.first)
+        let inspected = try XCTUnwrap(camera["frames_inspected"] as? UInt64)
+        let rejects = try XCTUnwrap(camera["rejects"] as? UInt64)
+        XCTAssertGreaterThanOrEqual(inspected, 4, "a slow machine may drop a frame or two (newest wins), not more")
+        XCTAssertGreaterThan(rejects, 0)
+        // Every part is kept: rejects, and passes (pass_sample: 1).
+        XCTAssertEqual(audit["written"] as? UInt64, inspected, "\(audit)")
         XCTAssertEqual(audit["write_errors"] as? UInt64, 0)
         let names = try FileManager.default.contentsOfDirectory(atPath: cfg.audit!.folder)
-        XCTAssertEqual(names.filter { $0.hasSuffix("_reject.json") }.count, 3, "\(names)")
-        XCTAssertEqual(names.filter { $0.hasSuffix(".overlay.jpg") }.count, 6)
+        XCTAssertEqual(UInt64(names.filter { $0.hasSuffix("_reject.json") }.count), rejects, "\(names)")
+        XCTAssertEqual(UInt64(names.filter { $0.hasSuffix(".overlay.jpg") }.count), inspected)
         let line = try String(contentsOfFile: cfg.audit!.folder + "/" + names.first { $0.hasSuffix("_reject.json") }!, encoding: .utf8)
         for key in ["\"camera\":\"belt\"", "\"decision\":\"reject\"", "\"model\":\"demo\"", "\"score\":", "\"threshold\":0.5", "\"time\":"] {
             XCTAssertTrue(line.contains(key), line)
@@ -223,7 +229,7 @@ final class OperationsWiringTests: XCTestCase {
         XCTAssertTrue((audit["last_error"] as? String)?.contains("cannot write audit file") ?? false, "\(audit)")
         let text = MetricsRendering.prometheusText(stats: stats, status: agent.handle(["cmd": "status"]))
         XCTAssertTrue(text.contains("grdnet_audit_write_errors_total 1\n"), text)
-        XCTAssertTrue(text.contains("grdnet_audit_written_total 6\n"), text)
+        XCTAssertTrue(text.contains("grdnet_audit_written_total \(inspected)\n"), text)
         XCTAssertTrue(text.contains("grdnet_inspection_allocations_total{camera=\"belt\"}"), text)
         XCTAssertTrue(text.contains("grdnet_drift_state{camera=\"belt\"} 0\n"), text)
         agent.stop()

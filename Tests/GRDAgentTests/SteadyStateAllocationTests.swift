@@ -33,6 +33,9 @@ final class SteadyStateAllocationTests: XCTestCase {
                      reject: RejectConfig(line: LineConfig(chip: nil), delayMilliseconds: 60_000, widthMilliseconds: 5))
     }
 
+    /// At 20 frames/s inspection keeps up (no frame replaced before inspection), so the warm-up
+    /// sees every sample image, i.e. every JPEG geometry, in order; at a rate that drops frames the
+    /// largest image could first reach inspection after the warm-up (its decode buffers grow then).
     func pipeline(detector: AnomalyDetector, fps: Double, threshold: Float, audit: AuditStore?) -> CameraPipeline {
         let cam = camera(fps: fps)
         let sink = RejectScheduler(line: SimulatedOutputLine(name: "reject"), delayNanoseconds: 60_000_000_000,
@@ -114,13 +117,13 @@ final class SteadyStateAllocationTests: XCTestCase {
         defer { audit.stop() }
         // A threshold in the middle of the demo detector's scores: both passes and rejects.
         // The demo detector at 96x96: a debug build runs the 256x256 one at about a frame a second.
-        let p = pipeline(detector: DemoDetector(width: 96, height: 96), fps: 200, threshold: 0.25, audit: audit)
+        let p = pipeline(detector: DemoDetector(width: 96, height: 96), fps: 20, threshold: 0.25, audit: audit)
         let r = measure(p, warmup: 60, measured: 300, timeout: 240)
         XCTAssertGreaterThanOrEqual(r.frames, 300)
         print("steady state: \(r.allocations) allocations in \(r.frames) frames on the capture and inference threads; " +
               "passes \(r.end.passes), rejects \(r.end.rejects), audit written \(audit.snapshot.written), " +
               "dropped (queue full) \(audit.snapshot.droppedQueueFull)")
-        XCTAssertEqual(r.allocations, 0, "allocations on the inspection threads in steady state")
+        XCTAssertEqual(r.allocations, 0, "allocations on the inspection threads in steady state (last in frame \(r.end.lastAllocatingFrame))")
         XCTAssertGreaterThan(r.end.passes, 0)
         XCTAssertGreaterThan(r.end.rejects, 0)
         XCTAssertGreaterThan(r.end.auditKept, 0, "the audit path was exercised")
@@ -132,7 +135,7 @@ final class SteadyStateAllocationTests: XCTestCase {
     /// no audit (its writer encodes JPEGs), and the test thread waits without allocating.
     func testZeroAllocationsInTheWholeProcessWithoutAudit() throws {
         guard FileManager.default.fileExists(atPath: samples) else { throw XCTSkip("no sample images at \(samples)") }
-        let p = pipeline(detector: DemoDetector(width: 96, height: 96), fps: 200, threshold: 0.25, audit: nil)
+        let p = pipeline(detector: DemoDetector(width: 96, height: 96), fps: 20, threshold: 0.25, audit: nil)
         p.start()
         let end = monotonicNow() + 240_000_000_000
         while p.framesInspected < 60 && monotonicNow() < end { usleep(5_000) }
@@ -150,6 +153,12 @@ final class SteadyStateAllocationTests: XCTestCase {
         let model = URL(fileURLWithPath: samples).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("magnetic-tile.grdnet").path
         guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("no shipped model at \(model)") }
+        #if DEBUG
+        // The int8 kernels unoptimised take tens of seconds a frame; the release daemon's own
+        // figure (grdnet stats: allocations, deploy/soak) covers the engine there.
+        print("skipped: the shipped model in a debug build is too slow for 24 frames; run swift test -c release -Xswiftc -enable-testing --filter SteadyStateAllocationTests")
+        throw XCTSkip("the shipped model needs an optimised build for this test")
+        #endif
         let engine = try InferenceEngine(model: try GRDNetModel(path: model), threads: 1, precision: .int8)
         let p = pipeline(detector: engine, fps: 50, threshold: engine.model.defaultThreshold ?? 0.5, audit: nil)
         let r = measure(p, warmup: 16, measured: 8, timeout: 600)
@@ -162,7 +171,7 @@ final class SteadyStateAllocationTests: XCTestCase {
     /// buffers it shares with the reply.
     func testStatsAndSnapshotReadersDoNotMakeInspectionAllocate() throws {
         guard FileManager.default.fileExists(atPath: samples) else { throw XCTSkip("no sample images at \(samples)") }
-        let p = pipeline(detector: DemoDetector(width: 96, height: 96), fps: 200, threshold: 0.25, audit: nil)
+        let p = pipeline(detector: DemoDetector(width: 96, height: 96), fps: 20, threshold: 0.25, audit: nil)
         p.start()
         let a = waitFor(p, frames: 60, timeout: 120)
         var frames = a.framesInspected

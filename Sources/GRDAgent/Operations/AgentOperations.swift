@@ -131,6 +131,7 @@ extension Agent {
     func allocationJSON(_ s: CameraStatistics) -> [String: Any] {
         ["counted": s.allocationsCounted, "total": s.allocationsTotal,
          "after_warmup": s.allocationsAfterWarmup, "warmup_frames": CameraPipeline.allocationWarmupFrames,
+         "last_allocating_frame": s.lastAllocatingFrame, "frames": s.framesInspected,
          "window_frames": s.allocationWindowFrames, "window_total": s.allocationWindowTotal,
          "per_frame": s.allocationWindowFrames > 0 ? Double(s.allocationWindowTotal) / Double(s.allocationWindowFrames) : NSNull()]
     }

@@ -72,7 +72,9 @@ public struct DriftMonitor: Sendable {
         self.warningShift = warningShift
         self.alarmShift = alarmShift
         self.baselines = [score, brightness, focus]
-        self.rings = Array(repeating: [Double](repeating: 0, count: windowSize), count: 3)
+        // Three distinct buffers: Array(repeating: ring, count: 3) would share one, and the first
+        // record() would copy two of them (allocating on the inspection thread).
+        self.rings = (0..<3).map { _ in [Double](repeating: 0, count: windowSize) }
         self.sums = [0, 0, 0]
     }
 
