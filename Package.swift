@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "GRDAgent",
             dependencies: [
-                "GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO",
+                "GRDRuntime", "GRDImaging", "GRDCapture", "GRDRejectIO", "GRDAllocationCounter",
                 .product(name: "Yams", package: "Yams"),
             ]),
 
@@ -107,7 +107,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // malloc/calloc/realloc counting for `grdnet bench`, alone in its module (see its file).
-        .target(name: "GRDAllocationCounter"),
+        // Exported from every executable that links it, so that the shared libraries (the Swift
+        // runtime, libjpeg, libc itself) call the counting malloc, not only this module's callers.
+        .target(
+            name: "GRDAllocationCounter",
+            // No dynamic exclusivity checks in malloc (their runtime bookkeeping must not recurse).
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=malloc", "-Xlinker", "--export-dynamic-symbol=calloc",
+                                           "-Xlinker", "--export-dynamic-symbol=realloc"])]),
 
         // Tests.
         .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels", "GRDKernelsDotprod", "GRDKernelsX86", "GRDKernelsX86VNNI"]),

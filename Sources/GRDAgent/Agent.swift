@@ -77,6 +77,11 @@ public final class Agent: @unchecked Sendable {
     let factory: StageFactory
     let lock = Lock()
     private var pipelines: [CameraPipeline] = []
+    /// Audit storage shared by every camera (nil = off); replaced on reload.
+    var auditStore: AuditStore? = nil
+    /// Drift states last logged, per camera (the main loop logs changes).
+    var driftStatesLogged: [String: DriftMonitor.State] = [:]
+    var auditErrorsLogged: UInt64 = 0
     private var lines: [String: OutputLine] = [:]
     /// "Inspecting" output (active while frames flow) and alarm output; nil when not configured.
     var readyLine: OutputLine? = nil
@@ -161,6 +166,9 @@ public final class Agent: @unchecked Sendable {
                                    failSafe: config.failSafe, threshold: threshold, configuredThreshold: configured, roi: roi,
                                    stopAfterFrames: stopAfterFrames, makeSource: { try make(cam) })
             p.onDecision = { [weak self] r in self?.onDecision?(r) }
+            p.modelName = config.modelPath ?? "demo"
+            p.configureDrift(config.drift, baseline: config.drift.baseline
+                             ?? persistedDriftBaseline(camera: cam.name, model: p.modelName))
             built.append(p)
         }
         return (built, lines)
@@ -191,8 +199,9 @@ public final class Agent: @unchecked Sendable {
             do { alarmLine = try factory.outputLine(a, "grdnetd-alarm") } catch { throw AgentError("outputs.alarm \(a.displayName): \(error)") }
         }
         let (built, lines) = try build(config)
-        lock.withLock { pipelines = built; self.lines = lines }
-        for p in built { p.start() }
+        let store = try openAudit(config, pipelines: built)
+        lock.withLock { pipelines = built; self.lines = lines; auditStore = store }
+        for p in built { p.audit = store; p.start() }
         Log.shared.level = config.logLevel
         try startServer()
         try startMetricsListener()
@@ -233,6 +242,8 @@ public final class Agent: @unchecked Sendable {
         metricsServer = nil
         try? readyLine?.set(false)
         for p in cameras { p.stop() }
+        saveLearnedDriftBaselines(cameras)
+        auditStore?.stop()
     }
 
     /// Drives the ready and alarm outputs: ready follows the frames; the alarm is raised while
@@ -261,8 +272,15 @@ public final class Agent: @unchecked Sendable {
             let (built, lines) = try build(fresh)
             let old = cameras
             for p in old { p.stop() }
-            lock.withLock { pipelines = built; self.lines = lines; config = fresh; reloads += 1; lastReloadError = nil }
-            for p in built { p.start() }
+            saveLearnedDriftBaselines(old)
+            // The old store writes what it holds, then the new one indexes the folder afresh.
+            auditStore?.stop()
+            var store: AuditStore? = nil
+            do { store = try openAudit(fresh, pipelines: built) } catch {
+                Log.shared.error("audit storage is off after the reload: \(error)")
+            }
+            lock.withLock { pipelines = built; self.lines = lines; config = fresh; reloads += 1; lastReloadError = nil; auditStore = store }
+            for p in built { p.audit = store; p.start() }
             Log.shared.level = fresh.logLevel
             if fresh.socket != config.socket { Log.shared.warning("socket settings changed: they take effect at the next restart") }
             Log.shared.notice("reloaded \(path): \(built.count) camera(s)")
@@ -339,6 +357,7 @@ public final class Agent: @unchecked Sendable {
             }
             wasFlowing = flowing
             updateOutputs(flowing: flowing, everReady: ready, now: now)
+            if now &- lastStatus >= 2_000_000_000 { checkOperations() }
             if now &- lastStatus >= 2_000_000_000 {
                 notifier.notify("STATUS=\(flowing ? "" : "NOT INSPECTING: ")\(summaryLine())")
                 lastStatus = now

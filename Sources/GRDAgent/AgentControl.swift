@@ -96,6 +96,7 @@ extension Agent {
             "gpio_library": GPIODOutputLine.libraryDescription,
         ]
         if let e = lastReloadError { reply["last_reload_error"] = e }
+        addOperations(toStatus: &reply)
         return reply
     }
 
@@ -136,7 +137,9 @@ extension Agent {
         system["socket_requests"] = c.served
         system["socket_rejected"] = c.rejected
         system["socket_clients_refused"] = c.refused
-        return ["ok": true, "cameras": cams, "system": system]
+        var reply: [String: Any] = ["ok": true, "cameras": cams, "system": system]
+        addOperations(toStats: &reply)
+        return reply
     }
 
     var serverCounters: (served: UInt64, rejected: UInt64, refused: UInt64) { server?.counters ?? (0, 0, 0) }

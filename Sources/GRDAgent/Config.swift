@@ -22,6 +22,10 @@ public struct AgentConfig: Equatable, Sendable {
     /// Where the live threshold is persisted (`threshold.json`) and audit images go by default.
     public var stateDirectory: String
     public var auditFolder: String?
+    /// Audit storage (`audit:`): nil = off. Its folder is `auditFolder`.
+    public var audit: AuditSettings? = nil
+    /// Drift monitoring (`drift:`); on by default, baseline learned at start unless configured.
+    public var drift = DriftSettings()
     public var logLevel: LogLevel
     /// The file this was read from (for messages and reloads).
     public var sourcePath: String
@@ -410,19 +414,18 @@ final class ConfigReader {
             s.finish()
         }
 
-        var audit: String? = nil
-        if let a = top.section("audit") {
-            audit = a.string("folder").map(path)
-            a.finish()
-        }
+        let auditSettings = top.section("audit").map(readAudit)
+        let drift = top.section("drift").map(readDrift) ?? DriftSettings()
         let metrics = readMetrics(top)
         top.finish()
 
         guard issues.isEmpty else { return nil }
         var config = AgentConfig(modelPath: modelPath, threshold: threshold.map { Float($0) }, inferenceThreads: threads,
-                           precision: precision, cameras: cameras, failSafe: failSafe, readyOutput: ready,
-                           alarmOutput: alarm, socket: socket, stateDirectory: stateDirectory,
-                           auditFolder: audit, logLevel: logLevel, sourcePath: file)
+                                 precision: precision, cameras: cameras, failSafe: failSafe, readyOutput: ready,
+                                 alarmOutput: alarm, socket: socket, stateDirectory: stateDirectory,
+                                 auditFolder: auditSettings?.folder, logLevel: logLevel, sourcePath: file)
+        config.audit = auditSettings
+        config.drift = drift
         config.metrics = metrics
         return config
     }

@@ -89,3 +89,22 @@ public struct ScoreHistogram: Sendable {
         counts[min(max(b, 0), counts.count - 1)] &+= 1
     }
 }
+
+extension LogHistogram {
+    /// A copy with its own counts buffer. A plain copy would share the buffer, and the next
+    /// record() on the inspection thread would then copy it (an allocation per stats request).
+    func detached() -> LogHistogram {
+        var c = self
+        c.counts = counts.map { $0 }
+        return c
+    }
+}
+
+extension ScoreHistogram {
+    /// A copy with its own counts buffer (see LogHistogram.detached).
+    func detached() -> ScoreHistogram {
+        var c = self
+        c.counts = counts.map { $0 }
+        return c
+    }
+}

@@ -4,6 +4,7 @@ import Glibc
 import GRDImaging
 import GRDCapture
 import GRDRejectIO
+import GRDAllocationCounter
 
 /// One decided part, kept in the last-N ring and passed to observers.
 public struct DecisionRecord: Sendable, Codable, Equatable {
@@ -98,6 +99,41 @@ public struct CameraStatistics: Sendable {
     public var lastFrameNanoseconds: UInt64 = 0
     public var lastError: String? = nil
 
+    /// malloc/calloc/realloc calls made on this camera's capture and inference threads
+    /// (GRDAllocationCounter's per-thread counts), since start.
+    public var allocationsTotal: UInt64 = 0
+    /// The same after the first `CameraPipeline.allocationWarmupFrames` inspected frames: buffers
+    /// are sized on the first frames of a geometry; in steady state this stays 0.
+    public var allocationsAfterWarmup: UInt64 = 0
+    /// The last completed window of `CameraPipeline.allocationWindowFrames` inspected frames:
+    /// its frame count (0 until one completed) and the allocations made during it.
+    public var allocationWindowFrames: UInt64 = 0
+    public var allocationWindowTotal: UInt64 = 0
+    /// The inspected-frame number of the last frame during which anything allocated (0 = none):
+    /// in steady state it stops moving (a new image size or a grown JPEG arena is warm-up too).
+    public var lastAllocatingFrame: UInt64 = 0
+    /// False when the threads could not be registered with the counter (table full).
+    public var allocationsCounted = false
+    var currentWindowFrames: UInt64 = 0
+    var currentWindowAllocations: UInt64 = 0
+    var pendingCaptureAllocations: UInt64 = 0
+
+    /// Parts offered to the audit store and the ones it kept (the store's own counters are shared
+    /// by every camera).
+    public var auditKept: UInt64 = 0
+
+    /// A copy whose histograms have their own buffers (see LogHistogram.detached): handing out a
+    /// plain copy would make the next record() on the inspection thread copy the shared buffers.
+    func detached() -> CameraStatistics {
+        var c = self
+        c.scores = scores.detached()
+        c.prepare = prepare.detached()
+        c.infer = infer.detached()
+        c.decide = decide.detached()
+        c.endToEnd = endToEnd.detached()
+        return c
+    }
+
     init(threshold: Float) {
         scores = ScoreHistogram(lower: 0, upper: max(threshold * 2, 1e-3), bins: 20)
     }
@@ -146,6 +182,28 @@ public final class CameraPipeline: @unchecked Sendable {
     private var inferenceThread: pthread_t? = nil
     private var partCounter: UInt64 = 0
 
+    /// Frames before the allocation count is "steady state", and the window of the per-frame figure.
+    public static let allocationWarmupFrames: UInt64 = 32
+    public static let allocationWindowFrames: UInt64 = 50
+    private var captureCounterSlot = -1
+    private var inferenceCounterSlot = -1
+    private var inferenceAllocationsSeen = 0
+
+    /// Where rejected, near-threshold and sampled parts are kept (nil = no audit). Set before start().
+    public var audit: AuditStore? = nil
+    /// The model named in audit records.
+    public var modelName = "demo"
+
+    /// Drift of passed parts against the commissioning baseline (nil = off). The monitor is
+    /// written by the inference thread under statsLock; reports are made by readers.
+    private var drift: DriftMonitor? = nil
+    private var driftLearning = false
+    private var driftLearnTarget = 0
+    private var driftLearnCount = 0
+    private var driftSums = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  // sum and sum of squares per signal
+    /// Set when the baseline was learned from the first passed parts and not yet saved.
+    public private(set) var learnedBaselineUnsaved = false
+
     public init(config: CameraConfig, detector: AnomalyDetector, preparer: FramePreparing, reject: RejectSink,
                 failSafe: FailSafePolicy, threshold: Float, configuredThreshold: Float? = nil, roi: [UInt8]?, decisionsKept: Int = 256,
                 stopAfterFrames: UInt64? = nil, makeSource: @escaping () throws -> FrameSource) {
@@ -180,7 +238,44 @@ public final class CameraPipeline: @unchecked Sendable {
         set { statsLock.withLock { paused = newValue } }
     }
 
-    public func statistics() -> CameraStatistics { statsLock.withLock { stats } }
+    public func statistics() -> CameraStatistics { statsLock.withLock { stats.detached() } }
+
+    /// Frames inspected so far (no copy of the statistics: for waiting loops that must not allocate).
+    public var framesInspected: UInt64 { statsLock.withLock { stats.framesInspected } }
+
+    /// Turns drift monitoring on: with `baseline` (score, brightness, focus) compared at once,
+    /// without it the first `window` passed parts become the baseline. Call before start().
+    public func configureDrift(_ settings: DriftSettings, baseline: [DriftMonitor.Baseline]?) {
+        guard settings.enabled else { drift = nil; return }
+        let b = baseline ?? [DriftMonitor.Baseline(mean: 0, standardDeviation: 1),
+                             DriftMonitor.Baseline(mean: 0, standardDeviation: 1),
+                             DriftMonitor.Baseline(mean: 0, standardDeviation: 1)]
+        drift = DriftMonitor(score: b[0], brightness: b[1], focus: b[2], windowSize: settings.window,
+                             warningShift: settings.warningShift, alarmShift: settings.alarmShift)
+        driftLearning = baseline == nil
+        driftLearnTarget = settings.window
+        driftLearnCount = 0
+        driftSums = (0, 0, 0, 0, 0, 0)
+    }
+
+    /// The drift state: nil when off; `learning` while the baseline or the first window fills.
+    public func driftReport() -> (state: DriftMonitor.State, learningBaseline: Bool, partsInWindow: Int,
+                                  signals: [DriftMonitor.SignalReport])? {
+        statsLock.withLock {
+            guard let d = drift else { return nil }
+            if driftLearning { return (.learning, true, driftLearnCount, []) }
+            return (d.state, false, d.partsInWindow, d.report())
+        }
+    }
+
+    /// The learned baseline (score, brightness, focus), once; clears `learnedBaselineUnsaved`.
+    public func takeLearnedBaseline() -> [DriftMonitor.Baseline]? {
+        statsLock.withLock {
+            guard learnedBaselineUnsaved, let d = drift else { return nil }
+            learnedBaselineUnsaved = false
+            return d.baselines
+        }
+    }
 
     public var state: CameraState {
         statsLock.withLock {
@@ -204,8 +299,10 @@ public final class CameraPipeline: @unchecked Sendable {
     public func snapshot() -> (image: Image, heat: [Float], record: DecisionRecord)? {
         snapshotLock.withLock {
             guard snapshotValid, let r = snapshotRecord else { return nil }
+            // Fresh copies (map): sharing the buffers would make the inspection thread's next
+            // memcpy into them copy-on-write, i.e. allocate.
             return (Image(width: detector.inputWidth, height: detector.inputHeight, channels: detector.inputChannels,
-                          pixels: snapshotInput), snapshotHeat, r)
+                          pixels: snapshotInput.map { $0 }), snapshotHeat.map { $0 }, r)
         }
     }
 
@@ -240,7 +337,12 @@ public final class CameraPipeline: @unchecked Sendable {
         var backoffMs = 200
         var captured: UInt64 = 0
         var frame = Frame.reusable(capacity: 0)
-        defer { (source as? V4L2Camera)?.stop() }
+        let counterSlot = registerCountedThread()
+        var allocationsSeen = 0
+        defer {
+            (source as? V4L2Camera)?.stop()
+            unregisterCountedThread(counterSlot)
+        }
         while isRunning {
             if source == nil {
                 do {
@@ -261,7 +363,11 @@ public final class CameraPipeline: @unchecked Sendable {
                 captured &+= 1
                 // Past the frame limit (demo, tests): neither inspected nor counted.
                 if let limit = stopAfter, captured > limit { continue }
+                let allocationsNow = countedThreadAllocations(counterSlot)
+                let newAllocations = UInt64(max(0, allocationsNow - allocationsSeen))
+                allocationsSeen = allocationsNow
                 let pausedNow = statsLock.withLock { () -> Bool in
+                    stats.pendingCaptureAllocations &+= newAllocations
                     stats.framesCaptured &+= 1
                     stats.source = source!.counters
                     if paused { stats.framesSkippedWhilePaused &+= 1 }
@@ -302,6 +408,10 @@ public final class CameraPipeline: @unchecked Sendable {
     private func inferenceLoop() {
         let deadline = UInt64(config.deadlineMilliseconds * 1e6)
         var frame = Frame.reusable(capacity: 0)
+        inferenceCounterSlot = registerCountedThread()
+        inferenceAllocationsSeen = 0
+        statsLock.withLock { stats.allocationsCounted = inferenceCounterSlot >= 0 }
+        defer { unregisterCountedThread(inferenceCounterSlot); inferenceCounterSlot = -1 }
         while isRunning {
             guard slot.take(into: &frame, timeoutNanoseconds: 200_000_000) else { continue }
             inspect(frame, deadline: deadline)
@@ -349,7 +459,38 @@ public final class CameraPipeline: @unchecked Sendable {
         let record = DecisionRecord(partID: partCounter, camera: config.name, captureNanoseconds: frame.timestampNanoseconds,
                                     wallMilliseconds: wallClockMilliseconds(), score: score, threshold: threshold,
                                     reject: rejectPart, reason: reason, latencyMicroseconds: endToEnd / 1_000, origin: frame.origin)
+        if let failure { Log.shared.warning("camera \(config.name): inspection failed, part rejected (fail-safe): \(failure)") }
+        let input = detector.input, heat = detector.heatmap
+        snapshotLock.withLock {
+            snapshotInput.withUnsafeMutableBufferPointer { dst in
+                _ = memcpy(dst.baseAddress!, input.baseAddress!, min(dst.count, input.count))
+            }
+            snapshotHeat.withUnsafeMutableBufferPointer { dst in
+                _ = memcpy(dst.baseAddress!, heat.baseAddress!, min(dst.count, heat.count) * MemoryLayout<Float>.size)
+            }
+            snapshotValid = true
+            snapshotRecord = record
+        }
+        // Audit: a copy into one of the store's preallocated slots; the JPEGs are written by its
+        // own thread. A full queue is counted by the store, never waited for.
+        var kept = false
+        if let audit {
+            kept = audit.offer(pixels: UnsafeBufferPointer(input), width: detector.inputWidth, height: detector.inputHeight,
+                               channels: detector.inputChannels, heatmap: failure == nil ? heat : nil, score: score,
+                               threshold: threshold, rejected: rejectPart, partID: partCounter, camera: config.name,
+                               model: modelName, captureMonotonicNs: frame.timestampNanoseconds) != nil
+        }
+        // Drift: passed parts only (a defect is not drift).
+        var image = ImageStatistics(meanBrightness: 0, focus: 0)
+        let passedOnScore = failure == nil && !rejectPart
+        if passedOnScore && drift != nil {
+            image = ImageStatistics(pixels: UnsafeBufferPointer(input), width: detector.inputWidth,
+                                    height: detector.inputHeight, channels: detector.inputChannels)
+        }
         let dropped = slot.replaced
+        let allocationsNow = countedThreadAllocations(inferenceCounterSlot)
+        let inferenceAllocations = UInt64(max(0, allocationsNow - inferenceAllocationsSeen))
+        inferenceAllocationsSeen = allocationsNow
         statsLock.withLock {
             stats.framesInspected &+= 1
             stats.framesDropped = dropped
@@ -361,23 +502,51 @@ public final class CameraPipeline: @unchecked Sendable {
             stats.decide.record(t3 &- t2)
             stats.endToEnd.record(endToEnd)
             stats.lastFrameNanoseconds = t3
+            if kept { stats.auditKept &+= 1 }
             ring[ringNext] = record
             ringNext = (ringNext + 1) % ring.count
             ringCount = min(ringCount + 1, ring.count)
-        }
-        if let failure { Log.shared.warning("camera \(config.name): inspection failed, part rejected (fail-safe): \(failure)") }
-        snapshotLock.withLock {
-            let input = detector.input, heat = detector.heatmap
-            snapshotInput.withUnsafeMutableBufferPointer { dst in
-                _ = memcpy(dst.baseAddress!, input.baseAddress!, min(dst.count, input.count))
+            let frameAllocations = inferenceAllocations &+ stats.pendingCaptureAllocations
+            stats.pendingCaptureAllocations = 0
+            stats.allocationsTotal &+= frameAllocations
+            if frameAllocations > 0 { stats.lastAllocatingFrame = stats.framesInspected }
+            if stats.framesInspected > CameraPipeline.allocationWarmupFrames { stats.allocationsAfterWarmup &+= frameAllocations }
+            stats.currentWindowFrames &+= 1
+            stats.currentWindowAllocations &+= frameAllocations
+            if stats.currentWindowFrames >= CameraPipeline.allocationWindowFrames {
+                stats.allocationWindowFrames = stats.currentWindowFrames
+                stats.allocationWindowTotal = stats.currentWindowAllocations
+                stats.currentWindowFrames = 0
+                stats.currentWindowAllocations = 0
             }
-            snapshotHeat.withUnsafeMutableBufferPointer { dst in
-                _ = memcpy(dst.baseAddress!, heat.baseAddress!, min(dst.count, heat.count) * MemoryLayout<Float>.size)
-            }
-            snapshotValid = true
-            snapshotRecord = record
+            if passedOnScore && drift != nil { recordDrift(score: Double(score), image) }
         }
         onDecision?(record)
+    }
+
+    /// Under statsLock, on the inference thread: learn the baseline from the first passed parts,
+    /// then feed the rolling window. No allocation (the monitor's rings are preallocated).
+    private func recordDrift(score: Double, _ image: ImageStatistics) {
+        let b = image.meanBrightness, f = image.focus
+        if driftLearning {
+            driftSums.0 += score; driftSums.1 += score * score
+            driftSums.2 += b; driftSums.3 += b * b
+            driftSums.4 += f; driftSums.5 += f * f
+            driftLearnCount += 1
+            guard driftLearnCount >= driftLearnTarget else { return }
+            let n = Double(driftLearnCount)
+            func baseline(_ sum: Double, _ squares: Double) -> DriftMonitor.Baseline {
+                let mean = sum / n
+                let variance = max(0, (squares - n * mean * mean) / max(n - 1, 1))
+                return DriftMonitor.Baseline(mean: mean, standardDeviation: variance.squareRoot())
+            }
+            drift?.rebase(score: baseline(driftSums.0, driftSums.1), brightness: baseline(driftSums.2, driftSums.3),
+                          focus: baseline(driftSums.4, driftSums.5))
+            driftLearning = false
+            learnedBaselineUnsaved = true
+            return
+        }
+        drift?.record(score: score, brightness: b, focus: f)
     }
 }
 

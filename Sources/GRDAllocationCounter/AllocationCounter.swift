@@ -13,6 +13,15 @@ import Glibc
 // malloc that is freed again). posix_memalign/aligned_alloc are not counted (Swift uses them
 // only for over-aligned allocations). The counter is a plain integer: increments racing between the
 // two worker threads could lose a count, never invent one, and zero stays zero.
+//
+// Per-thread counts (the daemon's "allocations per frame" on its inspection threads): a thread
+// registers itself (`registerCountedThread`) and gets a slot in a fixed table of
+// `countedThreadCapacity` (thread id, count) pairs. malloc compares pthread_self() with the
+// registered ids - a few integer compares, no thread-local storage, nothing that could itself
+// allocate - and bumps the matching slot. Only the owning thread writes its slot's count, so the
+// per-thread counts are exact; readers on other threads may see a value one call old.
+// Everything in here stays free of generics, closures and Swift arrays: malloc must not call
+// code that might allocate (lazy generic metadata would recurse into malloc).
 @_silgen_name("__libc_malloc") private func libcMalloc(_ size: Int) -> UnsafeMutableRawPointer?
 @_silgen_name("__libc_calloc") private func libcCalloc(_ count: Int, _ size: Int) -> UnsafeMutableRawPointer?
 @_silgen_name("__libc_realloc") private func libcRealloc(_ p: UnsafeMutableRawPointer?, _ size: Int) -> UnsafeMutableRawPointer?
@@ -20,15 +29,91 @@ import Glibc
 /// malloc/calloc/realloc calls so far in this process.
 public private(set) var allocationCalls: Int = 0
 
-@_cdecl("malloc") public func grdnetCountingMalloc(_ size: Int) -> UnsafeMutableRawPointer? {
+/// How many threads can be counted separately at once.
+public let countedThreadCapacity = 64
+
+/// [thread id, count] pairs; nil until the first registration. Never freed.
+private var threadTable: UnsafeMutablePointer<UInt>? = nil
+/// Slots in use (a high-water mark: freed slots have thread id 0 and are reused).
+private var threadTableUsed: Int = 0
+private var registrationMutex = pthread_mutex_t()
+
+@inline(__always) private func countCall() {
     allocationCalls &+= 1
+    guard let table = threadTable else { return }
+    let me = UInt(bitPattern: Int(bitPattern: UInt(pthread_self())))
+    var i = 0
+    let used = threadTableUsed
+    while i < used {
+        if table[2 * i] == me {
+            table[2 * i + 1] &+= 1
+            return
+        }
+        i += 1
+    }
+}
+
+@_cdecl("malloc") public func grdnetCountingMalloc(_ size: Int) -> UnsafeMutableRawPointer? {
+    countCall()
     return libcMalloc(size)
 }
 @_cdecl("calloc") public func grdnetCountingCalloc(_ count: Int, _ size: Int) -> UnsafeMutableRawPointer? {
-    allocationCalls &+= 1
+    countCall()
     return libcCalloc(count, size)
 }
 @_cdecl("realloc") public func grdnetCountingRealloc(_ p: UnsafeMutableRawPointer?, _ size: Int) -> UnsafeMutableRawPointer? {
-    allocationCalls &+= 1
+    countCall()
     return libcRealloc(p, size)
+}
+
+/// True when this process's malloc is the counting one above (it is whenever this module is
+/// linked: the executable's definition wins over glibc's).
+public func allocationCountingWorks() -> Bool {
+    let before = allocationCalls
+    let p = malloc(16)
+    free(p)
+    return allocationCalls > before
+}
+
+/// Starts counting the calling thread's allocations separately. Returns its slot (give it to
+/// `countedThreadAllocations` and `unregisterCountedThread`), or -1 when the table is full.
+public func registerCountedThread() -> Int {
+    pthread_mutex_lock(&registrationMutex)
+    defer { pthread_mutex_unlock(&registrationMutex) }
+    if threadTable == nil {
+        let t = UnsafeMutablePointer<UInt>.allocate(capacity: 2 * countedThreadCapacity)
+        t.initialize(repeating: 0, count: 2 * countedThreadCapacity)
+        threadTable = t
+    }
+    let table = threadTable!
+    let me = UInt(bitPattern: Int(bitPattern: UInt(pthread_self())))
+    var slot = -1
+    var i = 0
+    while i < threadTableUsed {
+        if table[2 * i] == 0 || table[2 * i] == me { slot = i; break }
+        i += 1
+    }
+    if slot < 0 {
+        guard threadTableUsed < countedThreadCapacity else { return -1 }
+        slot = threadTableUsed
+    }
+    table[2 * slot + 1] = 0
+    table[2 * slot] = me
+    if slot == threadTableUsed { threadTableUsed += 1 }
+    return slot
+}
+
+/// Stops counting the thread in `slot` (call it from that thread before it ends).
+public func unregisterCountedThread(_ slot: Int) {
+    guard slot >= 0, slot < countedThreadCapacity, let table = threadTable else { return }
+    pthread_mutex_lock(&registrationMutex)
+    table[2 * slot] = 0
+    pthread_mutex_unlock(&registrationMutex)
+}
+
+/// malloc/calloc/realloc calls made by the thread registered in `slot` since it registered
+/// (0 for -1, the "not counted" slot).
+@inline(__always) public func countedThreadAllocations(_ slot: Int) -> Int {
+    guard slot >= 0, slot < countedThreadCapacity, let table = threadTable else { return 0 }
+    return Int(bitPattern: table[2 * slot + 1])
 }

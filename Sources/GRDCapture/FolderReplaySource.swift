@@ -29,6 +29,10 @@ public final class FolderReplaySource: FrameSource {
     private var index = 0
     private var sequence: UInt32 = 0
     private var nextDue: UInt64 = 0
+    /// Bytes of the largest file in the folder (frame buffers are sized for it once).
+    private let largestFile: Int
+    /// `files` as C strings.
+    private let cPaths: [ContiguousArray<CChar>]
 
     /// - Parameters:
     ///   - folder: a directory of .jpg/.jpeg files.
@@ -50,11 +54,25 @@ public final class FolderReplaySource: FrameSource {
         self.name = folder
         self.loop = loop
         self.periodNanoseconds = framesPerSecond > 0 ? UInt64(1e9 / framesPerSecond) : 0
+        var largest = 0
+        for f in files {
+            var st = stat()
+            if stat(f, &st) == 0 { largest = max(largest, Int(st.st_size)) }
+        }
+        self.largestFile = largest
+        self.cPaths = files.map { $0.utf8CString }
     }
 
     public func nextFrame(timeoutMilliseconds: Int) throws -> Frame? {
+        var frame = Frame.reusable(capacity: 0)
+        return try nextFrame(into: &frame, timeoutMilliseconds: timeoutMilliseconds) ? frame : nil
+    }
+
+    /// Reads the next file into `frame`'s byte buffer, which is grown once to the largest file of
+    /// the folder (measured at start) and then reused: no allocation per frame.
+    public func nextFrame(into frame: inout Frame, timeoutMilliseconds: Int) throws -> Bool {
         if index >= files.count {
-            guard loop else { return nil }
+            guard loop else { return false }
             index = 0
         }
         let now = monotonicNanoseconds()
@@ -64,18 +82,48 @@ public final class FolderReplaySource: FrameSource {
             if wait > UInt64(timeoutMilliseconds) * 1_000_000 {
                 sleepNanoseconds(UInt64(timeoutMilliseconds) * 1_000_000)
                 counters.timeouts += 1
-                return nil
+                return false
             }
             sleepNanoseconds(wait)
         }
         nextDue = max(nextDue, now) &+ periodNanoseconds
         let path = files[index]
         index += 1
-        let bytes = try readWholeFile(path)
+        try readFile(path, cPath: cPaths[index - 1], into: &frame.bytes)
         sequence &+= 1
         counters.delivered += 1
-        return Frame(timestampNanoseconds: monotonicNanoseconds(), sequence: sequence, format: .mjpeg,
-                     width: 0, height: 0, bytes: bytes, origin: path)
+        frame.timestampNanoseconds = monotonicNanoseconds()
+        frame.sequence = sequence
+        frame.format = .mjpeg
+        frame.width = 0
+        frame.height = 0
+        frame.rowStride = 0
+        frame.origin = path
+        return true
+    }
+
+    /// Replaces `bytes` with the file's contents, reusing its storage (grown to `largestFile`
+    /// the first time, so one buffer holds every file of the folder).
+    private func readFile(_ path: String, cPath: ContiguousArray<CChar>, into bytes: inout [UInt8]) throws {
+        // The C string made once at start: passing a String to open() converts it (allocates) per call.
+        let fd = cPath.withUnsafeBufferPointer { open($0.baseAddress!, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { throw ReplayError.cannotRead(path, errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ReplayError.cannotRead(path, errno: errno) }
+        let size = Int(st.st_size)
+        if bytes.capacity < max(size, largestFile) { bytes.reserveCapacity(max(size, largestFile)) }
+        resizeBytes(&bytes, to: size)
+        var done = 0
+        while done < size {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                if n == 0 { bytes.removeLast(size - done); return }  // shrank while reading
+                throw ReplayError.cannotRead(path, errno: errno)
+            }
+            done += n
+        }
     }
 }
 

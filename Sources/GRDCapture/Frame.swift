@@ -38,11 +38,7 @@ public struct Frame: Sendable {
     /// Replaces the bytes with `source`, reusing the buffer when its capacity suffices.
     public mutating func setBytes(_ source: UnsafeRawBufferPointer) {
         let n = source.count
-        if bytes.count > n {
-            bytes.removeLast(bytes.count - n)
-        } else if bytes.count < n {
-            bytes.append(contentsOf: repeatElement(0, count: n - bytes.count))
-        }
+        resizeBytes(&bytes, to: n)
         guard n > 0, let src = source.baseAddress else { return }
         bytes.withUnsafeMutableBytes { dst in dst.baseAddress!.copyMemory(from: src, byteCount: n) }
     }

@@ -62,9 +62,9 @@ public final class FramePreprocessor {
     public let targetChannels: Int
     public let crop: CropRect?
     /// Area (default) or bilinear; changing it takes effect on the next frame.
-    public var filter: ResizeFilter = .area { didSet { geometry = nil } }
+    public var filter: ResizeFilter = .area { didSet { geometry = nil; jpegResamplers.removeAll(keepingCapacity: true) } }
     /// Use libjpeg's DCT scaling for MJPEG (on by default; off only to measure what it saves).
-    public var useDCTScaling = true { didSet { geometry = nil } }
+    public var useDCTScaling = true { didSet { geometry = nil; jpegResamplers.removeAll(keepingCapacity: true) } }
     /// YUYV from webcams is BT.601 "limited range" (Y 16...235); expand it to 0...255 so the model
     /// sees the same levels as from a JPEG. Set false for full-range sensors.
     public var yuvLimitedRange = true { didSet { buildLookupTables() } }
@@ -91,6 +91,13 @@ public final class FramePreprocessor {
         var scale: Int
     }
     private var geometry: Geometry?
+    /// MJPEG resamplers by frame geometry, configured once each: a replayed folder of images of
+    /// different sizes (or a camera switching resolution) then costs no allocation per frame
+    /// either. Up to `jpegResamplerCapacity` geometries; beyond that the oldest is reconfigured.
+    private var jpegResamplers: [(key: Geometry, resampler: PlaneResampler)] = []
+    private var activeJPEGResampler = 0
+    private var nextJPEGResamplerToReplace = 0
+    static let jpegResamplerCapacity = 32
 
     public init(targetWidth: Int, targetHeight: Int, targetChannels: Int, crop: CropRect?) {
         precondition(targetWidth > 0 && targetHeight > 0, "model input size must be positive")
@@ -100,6 +107,7 @@ public final class FramePreprocessor {
         self.targetChannels = targetChannels
         self.crop = crop
         buildLookupTables()
+        jpegResamplers.reserveCapacity(FramePreprocessor.jpegResamplerCapacity)
     }
 
     /// Bytes `prepare` writes: targetHeight * targetWidth * targetChannels.
@@ -199,22 +207,42 @@ public final class FramePreprocessor {
         }
         let key = Geometry(format: .mjpeg, width: size.width, height: size.height, rowStride: decoded.rowStride, scale: denom)
         if geometry != key {
-            // libjpeg's scaled size is ceil(size / denom); map the crop into that grid.
-            let sx = Double(decoded.width) / Double(size.width)
-            let sy = Double(decoded.height) / Double(size.height)
-            // Grey or interleaved RGB: one resampler handles all channels of a pixel together.
-            planes[0].configure(sourceX: Double(c.x) * sx, sourceY: Double(c.y) * sy,
-                                sourceWidth: Double(c.width) * sx, sourceHeight: Double(c.height) * sy,
-                                limitX: 0..<decoded.width, limitY: 0..<decoded.height,
-                                outputWidth: targetWidth, outputHeight: targetHeight, filter: filter,
-                                channels: decoded.channels)
+            var found = -1
+            var i = 0
+            while i < jpegResamplers.count {
+                if jpegResamplers[i].key == key { found = i; break }
+                i += 1
+            }
+            if found >= 0 {
+                activeJPEGResampler = found
+            } else {
+                // libjpeg's scaled size is ceil(size / denom); map the crop into that grid.
+                let sx = Double(decoded.width) / Double(size.width)
+                let sy = Double(decoded.height) / Double(size.height)
+                // Grey or interleaved RGB: one resampler handles all channels of a pixel together.
+                var r = PlaneResampler()
+                r.configure(sourceX: Double(c.x) * sx, sourceY: Double(c.y) * sy,
+                            sourceWidth: Double(c.width) * sx, sourceHeight: Double(c.height) * sy,
+                            limitX: 0..<decoded.width, limitY: 0..<decoded.height,
+                            outputWidth: targetWidth, outputHeight: targetHeight, filter: filter,
+                            channels: decoded.channels)
+                if jpegResamplers.count < FramePreprocessor.jpegResamplerCapacity {
+                    jpegResamplers.append((key, r))
+                    activeJPEGResampler = jpegResamplers.count - 1
+                } else {
+                    activeJPEGResampler = nextJPEGResamplerToReplace
+                    jpegResamplers[activeJPEGResampler] = (key, r)
+                    nextJPEGResamplerToReplace = (nextJPEGResamplerToReplace + 1) % FramePreprocessor.jpegResamplerCapacity
+                }
+                geometryChanges += 1
+            }
             geometry = key
-            geometryChanges += 1
         }
         let ch = decoded.channels, stride = decoded.rowStride
+        let index = activeJPEGResampler
         decoded.pixels.withUnsafeBufferPointer { px in
-            planes[0].run(source: px.baseAddress!, pixelStride: ch, rowStride: stride,
-                          destination: out, destinationPixelStride: ch)
+            jpegResamplers[index].resampler.run(source: px.baseAddress!, pixelStride: ch, rowStride: stride,
+                                                destination: out, destinationPixelStride: ch)
         }
     }
 

@@ -24,3 +24,20 @@ public struct Image: Sendable {
 
     public var rowStride: Int { width * channels }
 }
+
+private let zeroBytes = [UInt8](repeating: 0, count: 4096)
+
+/// Sets `bytes.count` to `n`; new bytes are 0. No allocation while the capacity suffices, and
+/// no per-element generic code: appending a generic sequence such as repeatElement(0, count:)
+/// boxes every element in an unoptimised (debug) build, one malloc per byte.
+public func resizeBytes(_ bytes: inout [UInt8], to n: Int) {
+    if bytes.count > n { bytes.removeLast(bytes.count - n); return }
+    if bytes.count == n { return }
+    if bytes.capacity < n { bytes.reserveCapacity(n) }
+    zeroBytes.withUnsafeBufferPointer { zeros in
+        while bytes.count < n {
+            let k = min(n - bytes.count, zeros.count)
+            bytes.append(contentsOf: UnsafeBufferPointer(start: zeros.baseAddress, count: k))
+        }
+    }
+}

@@ -85,7 +85,12 @@ public final class JPEGDecoder {
             throw JPEGError.corrupt("implausible image size \(width)x\(height)x\(channels) (limit \(maxPixels) pixels)")
         }
         if image.width != width || image.height != height || image.channels != channels {
-            image = Image(width: width, height: height, channels: channels)
+            // Resized in place: the buffer keeps its capacity, so frames of sizes seen before
+            // (a replayed folder of different images) cost no allocation.
+            resizeBytes(&image.pixels, to: width * height * channels)
+            image.width = width
+            image.height = height
+            image.channels = channels
         }
         let stride = image.rowStride
         let status = image.pixels.withUnsafeMutableBufferPointer { buf in
@@ -100,6 +105,15 @@ public final class JPEGDecoder {
         var image = Image(width: 0, height: 0, channels: grey ? 1 : 3)
         _ = try bytes.withUnsafeBytes { try decode($0, into: &image, grey: grey, scaleDenominator: scaleDenominator) }
         return image
+    }
+
+    /// The decompressor's per-image memory (see the arena in Sources/CJPEG/shim.h): bytes of the
+    /// arena, requests that did not fit and went to libjpeg's own (malloc-backed) pool, virtual
+    /// arrays requested (progressive or multi-scan JPEGs: these always use libjpeg's pool), and
+    /// how many times the arena was replaced by a larger one.
+    public var memoryCounters: (arenaBytes: Int, fallbacks: Int, virtualArrays: Int, grows: Int) {
+        let a = state.pointee.arena
+        return (Int(a.size), Int(a.fallbacks), Int(a.virtual_arrays), Int(a.grows))
     }
 
     /// libjpeg's message for the first corrupt-data warning of the last decode ("" if none).

@@ -65,6 +65,18 @@ struct StatsCommand: ParsableCommand {
             t.add(["corrupt frames", String(int(c["source_corrupt"])), ""])
             t.add(["camera errors", String(int(c["capture_errors"])), "\(int(c["reconnects"])) reconnects, \(int(c["source_timeouts"])) timeouts"])
             t.add(["reject pulses fired", String(int(pulses["fired"])), "\(int(pulses["scheduled"])) scheduled, \(int(pulses["late"])) late decisions, \(int(pulses["started_late"])) started late, \(int(pulses["write_errors"])) write errors, \(int(pulses["overflow"])) overflow"])
+            let alloc = dict(c["allocations"])
+            if !alloc.isEmpty {
+                let perFrame = (alloc["per_frame"] as? NSNumber).map { fixed($0.doubleValue, 2) + " per frame over the last \(int(alloc["window_frames"])) frames" } ?? "no full window yet"
+                t.add(["allocations (inspection)", String(int(alloc["after_warmup"])), "after the first \(int(alloc["warmup_frames"])) frames; \(perFrame)"])
+            }
+            let drift = dict(c["drift"])
+            if let state = drift["state"] as? String {
+                let worst = list(drift["signals"]).max { abs(num($0["shift_sd"])) < abs(num($1["shift_sd"])) }
+                let note = drift["learning_baseline"] as? Bool == true ? "learning the baseline (\(int(drift["parts_in_window"])) of \(int(drift["window"])) passed parts)"
+                    : worst.map { "largest shift: \(text($0["signal"])) \(fixed(num($0["shift_sd"]), 1)) sd" } ?? ""
+                t.add(["drift", state.uppercased() == "ALARM" ? "ALARM" : state, note])
+            }
             out.append(t.render())
             out.append("")
             var l = TextTable(["stage", "p50 (ms)", "p99 (ms)", "max (ms)", "mean (ms)", "count"])
@@ -78,6 +90,11 @@ struct StatsCommand: ParsableCommand {
             out.append("")
             out.append(scoreBars(dict(c["scores"]), threshold: num(c["threshold"])))
             out.append("")
+        }
+        let a = dict(r["audit"])
+        if !a.isEmpty {
+            out.append("audit: \(int(a["records"])) parts kept in \(text(a["folder"])), \(fixed(num(a["bytes_used"]) / 1048576, 1)) of \(fixed(num(a["quota_bytes"]) / 1048576, 0)) MiB; \(int(a["written"])) written, \(int(a["evicted_passes"])) passes and \(int(a["evicted_rejects"])) rejects evicted, \(int(a["dropped_queue_full"])) dropped (writer behind), \(int(a["write_errors"])) write errors (\(int(a["disk_full"])) disk full)")
+            if let e = a["last_error"] as? String { out.append("audit: last error: \(e)") }
         }
         let s = dict(r["system"])
         var sys = "system: up \(duration(num(s["uptime_s"])))"

@@ -79,6 +79,11 @@ struct StatusCommand: ParsableCommand {
         for c in list(r["cameras"]) {
             print("\(text(c["name"])): detector: \(text(c["detector"]))")
             if let e = c["last_error"] as? String { print("\(text(c["name"])): last error: \(e)") }
+            if let d = c["drift"] as? String { print("\(text(c["name"])): drift: \(d == "alarm" ? "ALARM (process drifted from commissioning; see grdnet stats)" : d)") }
+        }
+        let a = dict(r["audit"])
+        if !a.isEmpty {
+            print("audit: \(int(a["records"])) parts, \(fixed(num(a["bytes_used"]) / 1048576, 1)) of \(fixed(num(a["quota_bytes"]) / 1048576, 0)) MiB in \(text(a["folder"])); \(int(a["write_errors"])) write errors, \(int(a["dropped_queue_full"])) dropped")
         }
     }
 }

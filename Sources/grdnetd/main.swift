@@ -1,5 +1,6 @@
 import ArgumentParser
 import GRDAgent
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -53,26 +54,55 @@ struct GRDNetDaemon: ParsableCommand {
         }
         Agent.blockControlSignals()
         let agent = Agent(config: cfg, stopAfterFrames: frames)
-        if printDecisions {
-            setvbuf(stdout, nil, _IOLBF, 0)
-            agent.onDecision = { d in
-                let name = d.origin.split(separator: "/").last.map(String.init) ?? d.origin
-                print("part \(d.partID) \(d.camera) \(d.reject ? "REJECT" : "pass  ") score \(fixed(Double(d.score), 3)) (threshold \(fixed(Double(d.threshold), 3)))\(d.reason == "score" ? "" : " [\(d.reason)]") \(fixed(Double(d.latencyMicroseconds) / 1000, 1)) ms  \(name)")
-            }
-        }
+        // Decisions are printed by a thread of their own that reads the decision ring, not by the
+        // inspection thread: formatting text allocates, and inspection must not.
+        let printer = printDecisions ? DecisionPrinter(agent: agent) : nil
+        if printer != nil { setvbuf(stdout, nil, _IOLBF, 0) }
         do { try agent.start() } catch {
             printError("cannot start: \(error)")
             agent.stop()
             throw ExitCode(1)
         }
+        printer?.start()
         agent.runUntilStopped(configPath: config, maxSeconds: duration, lingerSeconds: linger)
         Log.shared.notice("final: \(agent.summaryLine())")
         agent.stop()
+        printer?.printNew()
     }
 
     func printError(_ s: String) {
         var line = "grdnetd: " + s + "\n"
         line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+/// Prints every decision once (polls the cameras' last-decisions rings every 100 ms).
+final class DecisionPrinter: @unchecked Sendable {
+    let agent: Agent
+    let lock = NSLock()
+    var printed: [ObjectIdentifier: UInt64] = [:]
+
+    init(agent: Agent) { self.agent = agent }
+
+    func start() {
+        let t = Thread { [self] in
+            while true { printNew(); usleep(100_000) }
+        }
+        t.name = "grdnetd-print"
+        t.start()
+    }
+
+    func printNew() {
+        lock.lock(); defer { lock.unlock() }
+        for p in agent.cameras {
+            let id = ObjectIdentifier(p)
+            let seen = printed[id] ?? 0
+            for d in p.recentDecisions(256) where d.partID > seen {
+                let name = d.origin.split(separator: "/").last.map(String.init) ?? d.origin
+                print("part \(d.partID) \(d.camera) \(d.reject ? "REJECT" : "pass  ") score \(fixed(Double(d.score), 3)) (threshold \(fixed(Double(d.threshold), 3)))\(d.reason == "score" ? "" : " [\(d.reason)]") \(fixed(Double(d.latencyMicroseconds) / 1000, 1)) ms  \(name)")
+                printed[id] = d.partID
+            }
+        }
     }
 }
 

@@ -76,13 +76,27 @@ public final class AuditStore: @unchecked Sendable {
     public let quotaBytes: UInt64
     public let policy: AuditPolicy
 
-    private struct Slot {
-        var pixels: [UInt8]
-        var heatmap: [Float]
+    /// One part waiting for (or being written by) the writer. A class over raw buffers: the
+    /// inspection thread fills a free slot in place, the writer reads a ready one; a slot is in
+    /// exactly one of `freeSlots`/`readySlots`/the writer's hands, so no copy-on-write (which
+    /// would allocate on the inspection thread) can happen.
+    private final class Slot {
+        let pixels: UnsafeMutableBufferPointer<UInt8>
+        let heatmap: UnsafeMutableBufferPointer<Float>
         var width = 0
         var height = 0
         var channels = 1
+        var hasHeatmap = false
         var record: AuditRecord? = nil
+
+        init(pixels: Int, heatmap: Int) {
+            self.pixels = .allocate(capacity: max(1, pixels))
+            self.pixels.initialize(repeating: 0)
+            self.heatmap = .allocate(capacity: max(1, heatmap))
+            self.heatmap.initialize(repeating: 0)
+        }
+
+        deinit { pixels.deallocate(); heatmap.deallocate() }
     }
 
     private struct Entry {
@@ -112,10 +126,9 @@ public final class AuditStore: @unchecked Sendable {
         self.directory = directory
         self.quotaBytes = quotaBytes
         self.policy = policy
-        self.slots = (0..<max(1, slotCount)).map { _ in
-            Slot(pixels: [UInt8](repeating: 0, count: maxPixels), heatmap: [Float](repeating: 0, count: maxHeatmapPixels))
-        }
+        self.slots = (0..<max(1, slotCount)).map { _ in Slot(pixels: maxPixels, heatmap: maxHeatmapPixels) }
         self.freeSlots = Array((0..<max(1, slotCount)).reversed())
+        self.readySlots.reserveCapacity(max(1, slotCount))
         self.formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -166,24 +179,23 @@ public final class AuditStore: @unchecked Sendable {
             return nil
         }
         let count = width * height * channels
-        guard count <= slots[index].pixels.count, (heatmap?.count ?? 0) <= slots[index].heatmap.count else {
+        let slot = slots[index]
+        guard count <= slot.pixels.count, count <= pixels.count, (heatmap?.count ?? 0) <= slot.heatmap.count else {
             freeSlots.append(index)
             counters.writeErrors += 1
             counters.lastError = "audit frame \(width)x\(height)x\(channels) larger than planned"
             return nil
         }
-        slots[index].pixels.withUnsafeMutableBufferPointer { dst in
-            _ = memcpy(dst.baseAddress!, pixels.baseAddress!, count)
+        _ = memcpy(slot.pixels.baseAddress!, pixels.baseAddress!, count)
+        slot.hasHeatmap = false
+        if let heatmap, heatmap.count >= width * height {
+            _ = memcpy(slot.heatmap.baseAddress!, heatmap.baseAddress!, width * height * MemoryLayout<Float>.size)
+            slot.hasHeatmap = true
         }
-        if let heatmap {
-            slots[index].heatmap.withUnsafeMutableBufferPointer { dst in
-                _ = memcpy(dst.baseAddress!, heatmap.baseAddress!, heatmap.count * MemoryLayout<Float>.size)
-            }
-        }
-        slots[index].width = width
-        slots[index].height = height
-        slots[index].channels = channels
-        slots[index].record = AuditRecord(
+        slot.width = width
+        slot.height = height
+        slot.channels = channels
+        slot.record = AuditRecord(
             time: "", captureMonotonicNs: captureMonotonicNs, camera: camera, partID: partID,
             score: score, threshold: threshold, decision: rejected ? "reject" : "pass",
             reason: reason.rawValue, model: model)
@@ -206,8 +218,9 @@ public final class AuditStore: @unchecked Sendable {
             let index = readySlots.removeFirst()
             sequence += 1
             let seq = sequence
-            let slot = slots[index]  // copy-on-write: the arrays are shared until the slot is refilled
+            let slot = slots[index]  // the writer's until it is put back in freeSlots
             lock.unlock()
+            while testingHoldWriter { usleep(1000) }
 
             persist(slot: slot, sequence: seq)
 
@@ -215,6 +228,15 @@ public final class AuditStore: @unchecked Sendable {
             freeSlots.append(index)
             lock.unlock()
         }
+    }
+
+    /// Tests: while true, the writer holds the part it took instead of writing it (the queue fills).
+    var testingHoldWriter = false
+
+    /// Parts offered but not written yet (waiting or being written).
+    public var pending: Int {
+        lock.lock(); defer { lock.unlock() }
+        return slots.count - freeSlots.count
     }
 
     private func persist(slot: Slot, sequence seq: UInt64) {
@@ -228,13 +250,11 @@ public final class AuditStore: @unchecked Sendable {
         do {
             let frameCount = slot.width * slot.height * slot.channels
             let image = Image(width: slot.width, height: slot.height, channels: slot.channels,
-                              pixels: Array(slot.pixels[0..<frameCount]))
+                              pixels: Array(UnsafeBufferPointer(rebasing: slot.pixels[0..<frameCount])))
             let frameJPEG = try encodeJPEG(image, quality: 90)
             written += try writeFile("\(stem).jpg", frameJPEG)
-            if slot.width * slot.height <= slot.heatmap.count {
-                let overlay = slot.heatmap.withUnsafeBufferPointer { h in
-                    heatmapOverlay(base: image, heatmap: UnsafeBufferPointer(rebasing: h[0..<(slot.width * slot.height)]))
-                }
+            if slot.hasHeatmap {
+                let overlay = heatmapOverlay(base: image, heatmap: UnsafeBufferPointer(rebasing: slot.heatmap[0..<(slot.width * slot.height)]))
                 written += try writeFile("\(stem).overlay.jpg", try encodeJPEG(overlay, quality: 85))
             }
             let encoder = JSONEncoder()

@@ -72,8 +72,19 @@ public struct DriftMonitor: Sendable {
         self.warningShift = warningShift
         self.alarmShift = alarmShift
         self.baselines = [score, brightness, focus]
-        self.rings = Array(repeating: [Double](repeating: 0, count: windowSize), count: 3)
+        // Three distinct buffers: Array(repeating: ring, count: 3) would share one, and the first
+        // record() would copy two of them (allocating on the inspection thread).
+        self.rings = (0..<3).map { _ in [Double](repeating: 0, count: windowSize) }
         self.sums = [0, 0, 0]
+    }
+
+    /// Replaces the baselines (commissioning learned or configured later) and empties the
+    /// window. In place: no allocation.
+    public mutating func rebase(score: Baseline, brightness: Baseline, focus: Baseline) {
+        baselines[0] = score; baselines[1] = brightness; baselines[2] = focus
+        sums[0] = 0; sums[1] = 0; sums[2] = 0
+        filled = 0
+        next = 0
     }
 
     /// Records one passed part.

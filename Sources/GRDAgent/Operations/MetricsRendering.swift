@@ -84,6 +84,7 @@ public enum MetricsRendering {
                             overflow: (scores["above"] as? NSNumber)?.uint64Value ?? 0, sum: sum)
             }
         }
+        appendOperations(&p, stats: stats)
         return p.text
     }
 }

@@ -1,0 +1,191 @@
+import XCTest
+import GRDImaging
+import GRDCapture
+import GRDRejectIO
+import GRDRuntime
+import GRDAllocationCounter
+@testable import GRDAgent
+
+/// "No heap allocation per frame in steady state", measured: the real pipeline (replayed JPEG
+/// files -> libjpeg decode with DCT scaling -> resize -> detector -> decision -> reject scheduler
+/// -> statistics, snapshot copy, audit offer, drift) runs for N frames after a warm-up, and the
+/// malloc/calloc/realloc calls made on its capture and inference threads are counted by
+/// GRDAllocationCounter (this test binary links it: its malloc is the counting one).
+final class SteadyStateAllocationTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "grdnet-alloc-\(getpid())-\(abs(name.hashValue))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// Models/samples/magnetic-tile: 14 baseline JPEGs of different sizes (248x373 ... 504x371).
+    var samples: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Models/samples/magnetic-tile").path
+    }
+
+    func camera(fps: Double) -> CameraConfig {
+        CameraConfig(name: "tile", source: .replay(folder: samples, loop: true), framesPerSecond: fps,
+                     deadlineMilliseconds: 60_000,
+                     reject: RejectConfig(line: LineConfig(chip: nil), delayMilliseconds: 60_000, widthMilliseconds: 5))
+    }
+
+    /// At 20 frames/s inspection keeps up (no frame replaced before inspection), so the warm-up
+    /// sees every sample image, i.e. every JPEG geometry, in order; at a rate that drops frames the
+    /// largest image could first reach inspection after the warm-up (its decode buffers grow then).
+    func pipeline(detector: AnomalyDetector, fps: Double, threshold: Float, audit: AuditStore?) -> CameraPipeline {
+        let cam = camera(fps: fps)
+        let sink = RejectScheduler(line: SimulatedOutputLine(name: "reject"), delayNanoseconds: 60_000_000_000,
+                                   widthNanoseconds: 5_000_000)
+        let preparer = FramePreprocessor(targetWidth: detector.inputWidth, targetHeight: detector.inputHeight,
+                                         targetChannels: detector.inputChannels, crop: nil)
+        let p = CameraPipeline(config: cam, detector: detector, preparer: preparer, reject: sink,
+                               failSafe: FailSafePolicy(), threshold: threshold, roi: nil) {
+            try FolderReplaySource(folder: self.samples, framesPerSecond: fps)
+        }
+        p.audit = audit
+        var drift = DriftSettings()
+        drift.window = 10
+        p.configureDrift(drift, baseline: nil)
+        return p
+    }
+
+    /// Waits until `frames` frames were inspected; returns the statistics at that moment.
+    func waitFor(_ p: CameraPipeline, frames: UInt64, timeout: Double) -> CameraStatistics {
+        let end = Date().addingTimeInterval(timeout)
+        var s = p.statistics()
+        while s.framesInspected < frames && Date() < end { usleep(5_000); s = p.statistics() }
+        return s
+    }
+
+    /// Runs `p` for `warmup` then `measured` more inspected frames; returns the allocations made
+    /// on its threads during the measured frames, and the frames actually measured.
+    func measure(_ p: CameraPipeline, warmup: UInt64, measured: UInt64, timeout: Double) -> (allocations: UInt64, frames: UInt64, end: CameraStatistics) {
+        p.start()
+        let a = waitFor(p, frames: warmup, timeout: timeout)
+        let b = waitFor(p, frames: a.framesInspected + measured, timeout: timeout)
+        p.stop()
+        XCTAssertTrue(b.allocationsCounted, "the inspection threads were not registered with the counter")
+        return (b.allocationsTotal - a.allocationsTotal, b.framesInspected - a.framesInspected, b)
+    }
+
+    func testTheCounterCountsThisProcess() {
+        XCTAssertTrue(allocationCountingWorks(), "malloc is not the counting one: the per-frame figures would read 0 for nothing")
+        let slot = registerCountedThread()
+        defer { unregisterCountedThread(slot) }
+        let before = countedThreadAllocations(slot)
+        var arrays: [[Int]] = []
+        for i in 0..<10 { arrays.append([Int](repeating: i, count: 100 + i)) }
+        XCTAssertGreaterThanOrEqual(countedThreadAllocations(slot) - before, 10)
+        XCTAssertEqual(arrays.count, 10)
+    }
+
+    /// The measurement can fail: a detector that allocates one array per frame is seen.
+    func testAnAllocatingStageIsCounted() throws {
+        final class Allocating: AnomalyDetector {
+            let inner = DemoDetector(width: 96, height: 96)
+            var inputWidth: Int { inner.inputWidth }
+            var inputHeight: Int { inner.inputHeight }
+            var inputChannels: Int { inner.inputChannels }
+            var input: UnsafeMutableBufferPointer<UInt8> { inner.input }
+            var heatmap: UnsafeBufferPointer<Float> { inner.heatmap }
+            var detectorDescription: String { "allocating" }
+            var sink = 0
+            func run(roi: UnsafePointer<UInt8>?) throws -> Float {
+                let junk = [Int](repeating: sink, count: 64 + sink % 7)
+                sink &+= junk.count
+                return try inner.run(roi: roi)
+            }
+        }
+        let p = pipeline(detector: Allocating(), fps: 200, threshold: 0.5, audit: nil)
+        let r = measure(p, warmup: 40, measured: 30, timeout: 60)
+        XCTAssertEqual(r.frames, 30, accuracy: 5)
+        XCTAssertGreaterThanOrEqual(r.allocations, r.frames, "one array per frame must show")
+    }
+
+    /// The real pipeline with the demo detector, audit and drift on: 0 allocations per frame on
+    /// the inspection threads after warm-up (over 300 frames: more than 20 loops of the 14
+    /// different-sized sample images).
+    func testZeroAllocationsPerFrameInSteadyState() throws {
+        guard FileManager.default.fileExists(atPath: samples) else { throw XCTSkip("no sample images at \(samples)") }
+        let audit = try AuditStore(directory: dir + "/audit", quotaBytes: 2 << 20,
+                                   policy: AuditPolicy(keepRejects: true, nearMargin: 0.2, passSampleRate: 0.2),
+                                   maxPixels: 96 * 96, maxHeatmapPixels: 96 * 96, slots: 4)
+        defer { audit.stop() }
+        // A threshold in the middle of the demo detector's scores: both passes and rejects.
+        // The demo detector at 96x96: a debug build runs the 256x256 one at about a frame a second.
+        let p = pipeline(detector: DemoDetector(width: 96, height: 96), fps: 20, threshold: 0.25, audit: audit)
+        let r = measure(p, warmup: 60, measured: 300, timeout: 240)
+        XCTAssertGreaterThanOrEqual(r.frames, 300)
+        print("steady state: \(r.allocations) allocations in \(r.frames) frames on the capture and inference threads; " +
+              "passes \(r.end.passes), rejects \(r.end.rejects), audit written \(audit.snapshot.written), " +
+              "dropped (queue full) \(audit.snapshot.droppedQueueFull)")
+        XCTAssertEqual(r.allocations, 0, "allocations on the inspection threads in steady state (last in frame \(r.end.lastAllocatingFrame))")
+        XCTAssertGreaterThan(r.end.passes, 0)
+        XCTAssertGreaterThan(r.end.rejects, 0)
+        XCTAssertGreaterThan(r.end.auditKept, 0, "the audit path was exercised")
+        XCTAssertNotNil(p.driftReport(), "the drift path was exercised")
+        XCTAssertFalse(p.driftReport()!.learningBaseline)
+    }
+
+    /// The whole process, not only the registered threads (the reject scheduler's thread too):
+    /// no audit (its writer encodes JPEGs), and the test thread waits without allocating.
+    func testZeroAllocationsInTheWholeProcessWithoutAudit() throws {
+        guard FileManager.default.fileExists(atPath: samples) else { throw XCTSkip("no sample images at \(samples)") }
+        let p = pipeline(detector: DemoDetector(width: 96, height: 96), fps: 20, threshold: 0.25, audit: nil)
+        p.start()
+        let end = monotonicNow() + 240_000_000_000
+        while p.framesInspected < 60 && monotonicNow() < end { usleep(5_000) }
+        let a = allocationCalls, fa = p.framesInspected
+        while p.framesInspected < fa + 200 && monotonicNow() < end { usleep(5_000) }
+        let b = allocationCalls, fb = p.framesInspected
+        p.stop()
+        print("whole process: \(b - a) allocations in \(fb - fa) frames")
+        XCTAssertGreaterThanOrEqual(fb - fa, 200)
+        XCTAssertEqual(b - a, 0, "allocations anywhere in the process while \(fb - fa) frames were inspected")
+    }
+
+    /// The same with the shipped int8 model (slow in a debug build: 8 frames after 4 of warm-up).
+    func testZeroAllocationsPerFrameWithTheShippedModel() throws {
+        let model = URL(fileURLWithPath: samples).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("magnetic-tile.grdnet").path
+        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("no shipped model at \(model)") }
+        #if DEBUG
+        // The int8 kernels unoptimised take tens of seconds a frame; the release daemon's own
+        // figure (grdnet stats: allocations, deploy/soak) covers the engine there.
+        print("skipped: the shipped model in a debug build is too slow for 24 frames; run swift test -c release -Xswiftc -enable-testing --filter SteadyStateAllocationTests")
+        throw XCTSkip("the shipped model needs an optimised build for this test")
+        #endif
+        let engine = try InferenceEngine(model: try GRDNetModel(path: model), threads: 1, precision: .int8)
+        let p = pipeline(detector: engine, fps: 50, threshold: engine.model.defaultThreshold ?? 0.5, audit: nil)
+        let r = measure(p, warmup: 16, measured: 8, timeout: 600)
+        XCTAssertGreaterThanOrEqual(r.frames, 8)
+        print("steady state, shipped model: \(r.allocations) allocations in \(r.frames) frames")
+        XCTAssertEqual(r.allocations, 0)
+    }
+
+    /// A snapshot or stats request (socket thread) must not make the inspection thread copy the
+    /// buffers it shares with the reply.
+    func testStatsAndSnapshotReadersDoNotMakeInspectionAllocate() throws {
+        guard FileManager.default.fileExists(atPath: samples) else { throw XCTSkip("no sample images at \(samples)") }
+        let p = pipeline(detector: DemoDetector(width: 96, height: 96), fps: 20, threshold: 0.25, audit: nil)
+        p.start()
+        let a = waitFor(p, frames: 60, timeout: 120)
+        var frames = a.framesInspected
+        var kept: [Any] = []
+        while frames < a.framesInspected + 100 {
+            let s = p.statistics()
+            if let snap = p.snapshot() { kept.append(snap.image) }
+            kept.append(s)
+            if kept.count > 20 { kept.removeFirst(10) }
+            frames = s.framesInspected
+            usleep(2_000)
+        }
+        let b = p.statistics()
+        p.stop()
+        XCTAssertEqual(b.allocationsTotal - a.allocationsTotal, 0, "readers made the inspection threads allocate")
+    }
+}
