@@ -16,6 +16,11 @@ static inline int grd_set_timer_slack_ns(unsigned long ns) {
     return prctl(PR_SET_TIMERSLACK, ns, 0UL, 0UL, 0UL);
 }
 
+/* Name of the calling thread (at most 15 bytes; shown by `ps -T` and /proc/PID/task/TID/comm). */
+static inline int grd_set_thread_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL);
+}
+
 /* A non-blocking, close-on-exec pipe (fcntl is variadic too): the input lines' wake-up. */
 #include <fcntl.h>
 #include <unistd.h>

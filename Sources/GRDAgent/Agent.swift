@@ -36,7 +36,9 @@ public struct StageFactory {
                 return try GPIODOutputLine(chipPath: chip, offset: line.line, consumer: consumer, activeLow: line.activeLow)
             },
             rejectSink: { line, r in
-                RejectScheduler(line: line, delayNanoseconds: UInt64(r.delayMilliseconds * 1e6), widthNanoseconds: UInt64(r.widthMilliseconds * 1e6))
+                let s = RejectScheduler(line: line, delayNanoseconds: UInt64(r.delayMilliseconds * 1e6), widthNanoseconds: UInt64(r.widthMilliseconds * 1e6))
+                s.realtimePriority = r.realtimePriority
+                return s
             },
             source: { cam in
                 switch cam.source {

@@ -84,6 +84,7 @@ extension Agent {
             var c: [String: Any] = ["name": p.config.name, "state": p.state.rawValue, "source": describe(p.config.source),
                                     "detector": p.detector.detectorDescription, "threshold": shortest(p.threshold),
                                     "reject_line": p.config.reject.line.displayName,
+                                    "reject_scheduling": p.reject.realtimeStatus,
                                     "frames": s.framesInspected, "rejects": s.rejects]
             if s.lastFrameNanoseconds > 0 { c["last_frame_age_s"] = Double(monotonicNow() &- s.lastFrameNanoseconds) / 1e9 }
             if let e = s.lastError { c["last_error"] = e }
@@ -119,7 +120,7 @@ extension Agent {
                 "errors": s.errors, "capture_errors": s.captureErrors, "reconnects": s.reconnects + s.source.reconnects,
                 "pulses": ["scheduled": pulses.scheduled, "fired": pulses.fired, "late": pulses.late, "started_late": pulses.startedLate,
                            "overlapped": pulses.overlapped, "overflow": pulses.overflow, "write_errors": pulses.writeErrors,
-                           "pending": pulses.pending],
+                           "pending": pulses.pending, "scheduling": p.reject.realtimeStatus],
                 "latency": ["prepare": histogramJSON(s.prepare), "infer": histogramJSON(s.infer),
                             "decide": histogramJSON(s.decide), "end_to_end": histogramJSON(s.endToEnd)],
                 "scores": ["lower": shortest(s.scores.lower), "upper": shortest(s.scores.upper), "counts": s.scores.counts,

@@ -124,8 +124,13 @@ public struct RejectConfig: Equatable, Sendable {
     public var line: LineConfig
     public var delayMilliseconds: Double
     public var widthMilliseconds: Double
-    public init(line: LineConfig, delayMilliseconds: Double, widthMilliseconds: Double) {
+    /// `realtime_priority:` SCHED_FIFO priority (1...99) of the pulse scheduler thread; nil =
+    /// normal scheduling. Needs RLIMIT_RTPRIO >= it (systemd: LimitRTPRIO=) or CAP_SYS_NICE; when
+    /// refused the daemon runs on with normal scheduling and says so in the log, status and stats.
+    public var realtimePriority: Int32?
+    public init(line: LineConfig, delayMilliseconds: Double, widthMilliseconds: Double, realtimePriority: Int32? = nil) {
         self.line = line; self.delayMilliseconds = delayMilliseconds; self.widthMilliseconds = widthMilliseconds
+        self.realtimePriority = realtimePriority
     }
 }
 
@@ -524,12 +529,13 @@ final class ConfigReader {
             let delay = r.number("delay_ms", min: 0, max: 60_000, unit: "milliseconds")
             if r.value("delay_ms") == nil { r.require("delay_ms", "milliseconds from capture to the reject station") }
             let width = r.number("width_ms", min: 1, max: 10_000, unit: "milliseconds") ?? 50
+            let rtPriority = r.integer("realtime_priority", min: 1, max: 99).map { Int32($0) }
             r.finish()
             if let line, let delay {
                 if delay < deadline {
                     fail(r.value("delay_ms"), r.key("delay_ms"), "\(fmt(delay)) ms is shorter than deadline_ms (\(fmt(deadline)) ms): the pulse could be due before the decision")
                 }
-                reject = RejectConfig(line: line, delayMilliseconds: delay, widthMilliseconds: width)
+                reject = RejectConfig(line: line, delayMilliseconds: delay, widthMilliseconds: width, realtimePriority: rtPriority)
             }
         } else {
             s.require("reject", "the reject line (chip:, line:, delay_ms:, width_ms:)")

@@ -309,6 +309,11 @@ public final class CameraPipeline: @unchecked Sendable {
     public func start() {
         statsLock.withLock { running = true }
         reject.start()
+        if config.reject.realtimePriority != nil {
+            let how = reject.realtimeStatus
+            if how.contains("refused") { Log.shared.warning("camera \(config.name): reject pulse thread: \(how)") }
+            else { Log.shared.notice("camera \(config.name): reject pulse thread: \(how)") }
+        }
         captureThread = spawnThread { [unowned self] in self.captureLoop() }
         inferenceThread = spawnThread { [unowned self] in self.inferenceLoop() }
     }

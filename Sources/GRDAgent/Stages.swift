@@ -36,6 +36,13 @@ public protocol RejectSink: AnyObject {
     /// Stops after firing every queued pulse: parts already judged still get their reject.
     func stopDraining()
     var counters: RejectCounters { get }
+    /// How the pulse thread is scheduled ("SCHED_FIFO priority 50", "normal scheduling", or why
+    /// the wanted priority was refused); meaningful after start().
+    var realtimeStatus: String { get }
+}
+
+extension RejectSink {
+    public var realtimeStatus: String { "normal scheduling" }
 }
 
 extension RejectScheduler: RejectSink {

@@ -245,6 +245,7 @@ public final class RejectScheduler {
 
     private func threadMain() {
         _ = grd_set_timer_slack_ns(1_000)
+        _ = grd_set_thread_name("grd-reject")  // `ps -T`, /proc/PID/task/*/comm
         pthread_mutex_lock(mutex)
         while true {
             let now = monotonicNow()

@@ -78,6 +78,7 @@ struct StatusCommand: ParsableCommand {
         print(t.render())
         for c in list(r["cameras"]) {
             print("\(text(c["name"])): detector: \(text(c["detector"]))")
+            if let how = c["reject_scheduling"] as? String { print("\(text(c["name"])): reject pulse thread: \(how)") }
             if let e = c["last_error"] as? String { print("\(text(c["name"])): last error: \(e)") }
             if let d = c["drift"] as? String { print("\(text(c["name"])): drift: \(d == "alarm" ? "ALARM (process drifted from commissioning; see grdnet stats)" : d)") }
         }

@@ -4,7 +4,7 @@ modprobe configfs 2>/dev/null
 mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
 check "gpio-sim: insmod $GPIO_SIM_KO" insmod "$GPIO_SIM_KO"
 C=/sys/kernel/config/gpio-sim/grdvm
-mkdir "$C" "$C/gpio-bank0" && echo 8 >"$C/gpio-bank0/num_lines" &&
+mkdir "$C" "$C/gpio-bank0" && echo 32 >"$C/gpio-bank0/num_lines" &&
     mkdir "$C/gpio-bank0/line3" && echo reject-valve >"$C/gpio-bank0/line3/name" &&
     mkdir "$C/gpio-bank0/line5" && echo reject-confirm >"$C/gpio-bank0/line5/name" &&
     echo 1 >"$C/live"

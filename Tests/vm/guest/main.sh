@@ -6,7 +6,7 @@ OUT=/tmp/grd-vm-out
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Services run with PrivateTmp=yes: binaries of a checkout under /tmp would be invisible to them,
 # so such binaries are copied into the guest's own (writable, throw-away) root first.
-for v in GRDNETD GRDNET VMPROBE; do
+for v in GRDNETD GRDNET VMPROBE GRDNETD_RELEASE GRDNET_RELEASE; do
     eval "p=\${$v:-}"
     case "$p" in
         /tmp/*) mkdir -p /usr/local/lib/grd-vm && cp "$p" "/usr/local/lib/grd-vm/$v" \
