@@ -114,7 +114,7 @@ extension Agent {
             cams.append([
                 "name": p.config.name, "state": p.state.rawValue, "threshold": shortest(p.threshold),
                 "frames_captured": s.framesCaptured, "frames_inspected": s.framesInspected,
-                "frames_dropped": s.framesDropped, "frames_skipped_paused": s.framesSkippedWhilePaused,
+                "frames_dropped": s.framesDropped, "frames_dropped_rejected": s.droppedRejected, "frames_skipped_paused": s.framesSkippedWhilePaused,
                 "source_dropped": s.source.dropped, "source_corrupt": s.source.corrupt, "source_timeouts": s.source.timeouts,
                 "passes": s.passes, "rejects": s.rejects, "deadline_misses": s.deadlineMisses,
                 "errors": s.errors, "capture_errors": s.captureErrors, "reconnects": s.reconnects + s.source.reconnects,

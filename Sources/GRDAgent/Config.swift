@@ -146,6 +146,14 @@ public struct FailSafePolicy: Equatable, Sendable {
     public var onLateDecision: Action = .reject
     /// Decoding or inference failed for a frame.
     public var onError: Action = .reject
+    /// A frame was replaced by a newer one before inference took it (inspection is behind the
+    /// camera). Each frame is a part here, so its part gets the reject pulse; `ignore` is for a
+    /// free-running camera that sees each part in several frames.
+    public var onDroppedFrame: DroppedFrameAction = .reject
+    public enum DroppedFrameAction: String, Equatable, Sendable, CaseIterable {
+        case reject
+        case ignore
+    }
     /// Seconds without a frame before the camera counts as lost (alarm, READY dropped).
     public var cameraTimeoutSeconds: Double = 2
     public init() {}
@@ -386,6 +394,11 @@ final class ConfigReader {
 
         var failSafe = FailSafePolicy()
         if let fs = top.section("fail_safe") {
+            if let raw = fs.string("on_dropped_frame") {
+                if let a = FailSafePolicy.DroppedFrameAction(rawValue: raw) { failSafe.onDroppedFrame = a } else {
+                    fail(fs.value("on_dropped_frame"), fs.key("on_dropped_frame"), "must be one of \(FailSafePolicy.DroppedFrameAction.allCases.map(\.rawValue).joined(separator: ", ")) (reject: the part of a frame that was never inspected is rejected)")
+                }
+            }
             for (name, keyPath) in [("on_late_decision", \FailSafePolicy.onLateDecision), ("on_error", \FailSafePolicy.onError)] {
                 if let raw = fs.string(name) {
                     if let a = FailSafePolicy.Action(rawValue: raw) { failSafe[keyPath: keyPath] = a } else {

@@ -83,6 +83,8 @@ public struct CameraStatistics: Sendable {
     public var framesInspected: UInt64 = 0
     /// Frames replaced in the handoff slot before inference took them (newest wins).
     public var framesDropped: UInt64 = 0
+    /// Dropped frames whose part got a fail-safe reject pulse (fail_safe.on_dropped_frame).
+    public var droppedRejected: UInt64 = 0
     public var framesSkippedWhilePaused: UInt64 = 0
     public var passes: UInt64 = 0
     public var rejects: UInt64 = 0
@@ -181,6 +183,9 @@ public final class CameraPipeline: @unchecked Sendable {
     private var captureThread: pthread_t? = nil
     private var inferenceThread: pthread_t? = nil
     private var partCounter: UInt64 = 0
+    /// Parts of dropped frames (capture thread), numbered apart from inspected parts.
+    private var droppedPartCounter: UInt64 = 0
+    static let droppedPartIDBase: UInt64 = 1 << 62
 
     /// Frames before the allocation count is "steady state", and the window of the per-frame figure.
     public static let allocationWarmupFrames: UInt64 = 32
@@ -379,7 +384,14 @@ public final class CameraPipeline: @unchecked Sendable {
                     return paused
                 }
                 if pausedNow { continue }
-                slot.put(&frame)
+                if slot.put(&frame) && failSafe.onDroppedFrame == .reject {
+                    // `frame` now holds the replaced frame: its part is never inspected, so it
+                    // is rejected (fail-safe) at its own capture time + delay.
+                    droppedPartCounter &+= 1
+                    reject.schedule(captureTimestampNanoseconds: frame.timestampNanoseconds,
+                                    partID: CameraPipeline.droppedPartIDBase | droppedPartCounter)
+                    statsLock.withLock { stats.droppedRejected &+= 1 }
+                }
             } catch {
                 noteCaptureError("\(describeSource()): \(error); re-opening")
                 statsLock.withLock { stats.reconnects &+= 1 }
@@ -454,13 +466,16 @@ public final class CameraPipeline: @unchecked Sendable {
             rejectPart = score >= threshold; reason = "score"
         }
         let t3 = monotonicNow()
-        let late = t3 &- frame.timestampNanoseconds > deadline
+        // A camera may stamp a frame slightly ahead of this clock (vivid stamps the end of the
+        // exposure): its age is then 0, not a wrapped-around huge number.
+        let age = t3 > frame.timestampNanoseconds ? t3 - frame.timestampNanoseconds : 0
+        let late = age > deadline
         if late && !rejectPart { rejectPart = true; reason = "late" }
         partCounter &+= 1
         if rejectPart {
             reject.schedule(captureTimestampNanoseconds: frame.timestampNanoseconds, partID: partCounter)
         }
-        let endToEnd = t3 &- frame.timestampNanoseconds
+        let endToEnd = age
         let record = DecisionRecord(partID: partCounter, camera: config.name, captureNanoseconds: frame.timestampNanoseconds,
                                     wallMilliseconds: wallClockMilliseconds(), score: score, threshold: threshold,
                                     reject: rejectPart, reason: reason, latencyMicroseconds: endToEnd / 1_000, origin: frame.origin)

@@ -56,7 +56,7 @@ struct StatsCommand: ParsableCommand {
             var t = TextTable(["counter", "value", "note"])
             t.add(["frames captured", String(int(c["frames_captured"])), ""])
             t.add(["frames inspected", String(inspected), ""])
-            t.add(["frames dropped", String(int(c["frames_dropped"]) + int(c["source_dropped"])), "newest frame wins when inspection is behind; \(int(c["source_dropped"])) lost before capture"])
+            t.add(["frames dropped", String(int(c["frames_dropped"]) + int(c["source_dropped"])), "newest frame wins when inspection is behind; \(int(c["frames_dropped_rejected"])) of their parts rejected (fail-safe); \(int(c["source_dropped"])) lost before capture"])
             t.add(["frames skipped (paused)", String(int(c["frames_skipped_paused"])), ""])
             t.add(["passed", String(passes), fixed(Double(passes) * 100 / Double(total), 1) + " %"])
             t.add(["rejected", String(rejects), fixed(Double(rejects) * 100 / Double(total), 1) + " %"])

@@ -139,3 +139,84 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(lines.first?.edges.filter(\.active).count, 1)
     }
 }
+
+/// Inspection slower than the camera: frames are dropped (newest wins), and with the default
+/// fail-safe every dropped frame's part is rejected at its own capture time + delay - a part that
+/// was never inspected is never passed silently. With `on_dropped_frame: ignore` it is only counted.
+final class DroppedFrameFailSafeTests: XCTestCase {
+    final class SlowDetector: AnomalyDetector {
+        let inner = DemoDetector()
+        var inputWidth: Int { inner.inputWidth }
+        var inputHeight: Int { inner.inputHeight }
+        var inputChannels: Int { inner.inputChannels }
+        var input: UnsafeMutableBufferPointer<UInt8> { inner.input }
+        var heatmap: UnsafeBufferPointer<Float> { inner.heatmap }
+        var detectorDescription: String { "slow demo detector" }
+        func run(roi: UnsafePointer<UInt8>?) throws -> Float { usleep(150_000); return try inner.run(roi: roi) }
+    }
+
+    func run(policy: String) throws -> (stats: CameraStatistics, rises: Int, decisions: [DecisionRecord]) {
+        let dir = NSTemporaryDirectory() + "grdnet-drop-\(getpid())-\(policy)"
+        try FileManager.default.createDirectory(atPath: dir + "/parts", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var img = Image(width: 160, height: 120, channels: 1)
+        for i in 0..<img.pixels.count { img.pixels[i] = UInt8(120 + i % 7) }
+        let jpeg = try encodeJPEG(img, quality: 90)
+        for i in 0..<12 { XCTAssertTrue(FileManager.default.createFile(atPath: "\(dir)/parts/good-\(i).jpg", contents: Data(jpeg))) }
+        let yaml = """
+            model: demo
+            threshold: 0.99
+            cameras:
+              - name: belt
+                replay: parts
+                loop: false
+                fps: 20
+                deadline_ms: 5000
+                reject:
+                  chip: simulated
+                  delay_ms: 5000
+                  width_ms: 5
+            fail_safe:
+              on_dropped_frame: \(policy)
+            socket:
+              path: grdnet.sock
+            state_dir: state
+            """
+        try yaml.write(toFile: dir + "/grdnet.yaml", atomically: true, encoding: .utf8)
+        let cfg = try AgentConfig.load(path: dir + "/grdnet.yaml")
+        var lines: [SimulatedOutputLine] = []
+        var factory = StageFactory.standard
+        factory.detector = { _, _ in SlowDetector() }
+        factory.outputLine = { _, name in let l = SimulatedOutputLine(name: name); lines.append(l); return l }
+        let agent = Agent(config: cfg, factory: factory, stopAfterFrames: 12)
+        var decisions: [DecisionRecord] = []
+        let lock = NSLock()
+        agent.onDecision = { d in lock.lock(); decisions.append(d); lock.unlock() }
+        try agent.start()
+        let deadline = Date().addingTimeInterval(60)
+        while !agent.allFinished && Date() < deadline { usleep(50_000) }
+        XCTAssertTrue(agent.allFinished)
+        let pipeline = agent.cameras[0]
+        agent.stop()
+        let rises = try XCTUnwrap(lines.first).edges.filter(\.active).count
+        lock.lock(); defer { lock.unlock() }
+        return (pipeline.statistics(), rises, decisions)
+    }
+
+    func testEveryDroppedFramesPartIsRejectedByDefault() throws {
+        let r = try run(policy: "reject")
+        XCTAssertGreaterThan(r.stats.framesDropped, 0, "20 fps against 150 ms inspections must drop frames")
+        XCTAssertEqual(r.stats.droppedRejected, r.stats.framesDropped)
+        XCTAssertEqual(r.stats.rejects, 0, "every inspected part is good")
+        XCTAssertEqual(r.stats.framesInspected + r.stats.framesDropped, 12)
+        XCTAssertGreaterThan(r.rises, 0)
+        XCTAssertLessThanOrEqual(r.rises, Int(r.stats.framesDropped))  // 5 ms pulses 50 ms apart: one edge each, unless late
+    }
+
+    func testIgnorePolicyOnlyCountsDroppedFrames() throws {
+        let r = try run(policy: "ignore")
+        XCTAssertGreaterThan(r.stats.framesDropped, 0)
+        XCTAssertEqual(r.stats.droppedRejected, 0)
+        XCTAssertEqual(r.rises, 0)
+    }
+}

@@ -36,6 +36,7 @@ public enum MetricsRendering {
             ("frames_captured", "grdnet_frames_captured_total", "Frames received from the camera."),
             ("frames_inspected", "grdnet_frames_inspected_total", "Frames inspected (a decision was made)."),
             ("frames_dropped", "grdnet_frames_dropped_total", "Frames replaced by a newer one before inspection."),
+            ("frames_dropped_rejected", "grdnet_frames_dropped_rejected_total", "Dropped frames whose part was rejected (fail-safe)."),
             ("source_dropped", "grdnet_camera_frames_lost_total", "Frames the camera produced that never arrived (sequence gaps)."),
             ("source_corrupt", "grdnet_camera_frames_corrupt_total", "Corrupt or truncated frames skipped."),
             ("source_timeouts", "grdnet_camera_timeouts_total", "Waits for a frame that timed out."),
