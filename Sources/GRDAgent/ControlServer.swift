@@ -100,13 +100,7 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     public func start() {
-        var fds: [Int32] = [0, 0]
-        _ = pipe(&fds)
-        for fd in fds {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        }
-        wake = (fds[0], fds[1])
+        wake = nonBlockingWakePipe()
         _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
         thread = spawnThread { [unowned self] in self.loop() }
     }
@@ -350,4 +344,16 @@ public final class ControlClient {
             pending.append(contentsOf: buffer[0..<n])
         }
     }
+}
+
+/// The self-pipe both poll() servers (control socket, metrics listener) wake their thread with on
+/// stop: non-blocking and close-on-exec at both ends.
+func nonBlockingWakePipe() -> (Int32, Int32) {
+    var fds: [Int32] = [0, 0]
+    _ = pipe(&fds)
+    for fd in fds {
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    }
+    return (fds[0], fds[1])
 }

@@ -156,13 +156,7 @@ public final class MetricsHTTPServer: @unchecked Sendable {
     }
 
     public func start() {
-        var fds: [Int32] = [0, 0]
-        _ = pipe(&fds)
-        for fd in fds {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        }
-        wake = (fds[0], fds[1])
+        wake = nonBlockingWakePipe()
         _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
         thread = spawnThread { [unowned self] in self.loop() }
     }
