@@ -251,16 +251,29 @@ public final class AuditStore: @unchecked Sendable {
             let frameCount = slot.width * slot.height * slot.channels
             let image = Image(width: slot.width, height: slot.height, channels: slot.channels,
                               pixels: Array(UnsafeBufferPointer(rebasing: slot.pixels[0..<frameCount])))
+            // Everything is encoded first, so room is made before writing: the folder never
+            // holds more than the quota, not even for one record.
             let frameJPEG = try encodeJPEG(image, quality: 90)
-            written += try writeFile("\(stem).jpg", frameJPEG)
+            var overlayJPEG: [UInt8]? = nil
             if slot.hasHeatmap {
                 let overlay = heatmapOverlay(base: image, heatmap: UnsafeBufferPointer(rebasing: slot.heatmap[0..<(slot.width * slot.height)]))
-                written += try writeFile("\(stem).overlay.jpg", try encodeJPEG(overlay, quality: 85))
+                overlayJPEG = try encodeJPEG(overlay, quality: 85)
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             var line = try encoder.encode(record)
             line.append(0x0A)
+            let size = UInt64(frameJPEG.count + (overlayJPEG?.count ?? 0) + line.count)
+            guard size <= quotaBytes else {
+                lock.lock()
+                counters.writeErrors += 1
+                counters.lastError = "audit record of \(size) bytes is larger than the whole quota (\(quotaBytes) bytes): not kept"
+                lock.unlock()
+                return
+            }
+            enforceQuota(reserving: size)
+            written += try writeFile("\(stem).jpg", frameJPEG)
+            if let overlayJPEG { written += try writeFile("\(stem).overlay.jpg", overlayJPEG) }
             written += try writeFile("\(stem).json", [UInt8](line))
             lock.lock()
             counters.written += 1
@@ -313,11 +326,12 @@ public final class AuditStore: @unchecked Sendable {
         for suffix in [".jpg", ".overlay.jpg", ".json"] { unlink(directory + "/" + stem + suffix) }
     }
 
-    private func enforceQuota() {
+    /// Evicts the oldest passes, then the oldest rejects, until `reserving` more bytes fit.
+    private func enforceQuota(reserving: UInt64 = 0) {
         lock.lock()
         var victims: [Entry] = []
         var used = counters.bytesUsed
-        while used > quotaBytes {
+        while used + reserving > quotaBytes {
             let victim: Entry
             if !passes.isEmpty {
                 victim = passes.removeFirst()

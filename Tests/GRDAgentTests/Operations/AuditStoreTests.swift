@@ -88,6 +88,18 @@ final class AuditStoreTests: XCTestCase {
         XCTAssertTrue(files(".json")[0].hasPrefix("000000000005"))
     }
 
+    func testARecordLargerThanTheQuotaIsRefusedAndSaysWhy() throws {
+        let store = try AuditStore(directory: dir, quotaBytes: 100, policy: AuditPolicy(), maxPixels: 1024, maxHeatmapPixels: 1024)
+        while offer(store, score: 0.9, rejected: true, part: 1) == nil { usleep(1000) }
+        store.stop()
+        let c = store.snapshot
+        XCTAssertEqual(c.written, 0)
+        XCTAssertEqual(c.writeErrors, 1)
+        XCTAssertEqual(c.bytesUsed, 0)
+        XCTAssertTrue(c.lastError?.contains("larger than the whole quota") ?? false, c.lastError ?? "no error")
+        XCTAssertEqual(files(".jpg").count, 0)
+    }
+
     func testFullQueueIsCountedNotWaitedFor() throws {
         let store = try AuditStore(directory: dir, quotaBytes: 1 << 30, policy: AuditPolicy(), maxPixels: 1024, maxHeatmapPixels: 1024, slots: 1)
         var dropped = 0
