@@ -47,11 +47,47 @@ private var registrationMutex = pthread_mutex_t()
     while i < used {
         if table[2 * i] == me {
             table[2 * i + 1] &+= 1
+            if traceCountedAllocations { writeCallStack() }
             return
         }
         i += 1
     }
 }
+
+/// Debugging aid for "which call allocates per frame": while true, every allocation on a counted
+/// thread writes its call stack to stderr (mangled; pipe through `swift demangle`).
+/// `backtrace_symbols_fd` writes without allocating; the first `backtrace` call may load libgcc
+/// (which allocates), so `startTracingCountedAllocations` makes that call before arming.
+public private(set) var traceCountedAllocations = false
+// <execinfo.h> is not part of the Glibc module map.
+@_silgen_name("backtrace") private func backtrace(_ frames: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ size: Int32) -> Int32
+@_silgen_name("backtrace_symbols_fd") private func backtrace_symbols_fd(_ frames: UnsafePointer<UnsafeMutableRawPointer?>, _ size: Int32, _ fd: Int32)
+private var tracing = false
+private var traceFrames: UnsafeMutablePointer<UnsafeMutableRawPointer?>? = nil
+
+private func writeCallStack() {
+    guard !tracing, let frames = traceFrames else { return }
+    tracing = true
+    let n = backtrace(frames, 48)
+    let banner = "--- allocation on a counted thread:\n"
+    _ = banner.withCString { write(2, $0, strlen($0)) }
+    backtrace_symbols_fd(frames, n, 2)
+    tracing = false
+}
+
+/// Arms `traceCountedAllocations` (debugging only: it writes to stderr from inside malloc).
+public func startTracingCountedAllocations() {
+    if traceFrames == nil {
+        let f = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 48)
+        f.initialize(repeating: nil, count: 48)
+        traceFrames = f
+        _ = backtrace(f, 48)
+    }
+    traceCountedAllocations = true
+}
+
+/// Disarms `traceCountedAllocations`.
+public func stopTracingCountedAllocations() { traceCountedAllocations = false }
 
 @_cdecl("malloc") public func grdnetCountingMalloc(_ size: Int) -> UnsafeMutableRawPointer? {
     countCall()

@@ -76,6 +76,12 @@ public struct DriftMonitor: Sendable {
         // record() would copy two of them (allocating on the inspection thread).
         self.rings = (0..<3).map { _ in [Double](repeating: 0, count: windowSize) }
         self.sums = [0, 0, 0]
+        // An optimised build may emit a constant array literal such as [0, 0, 0] as a static,
+        // immortal buffer that is never uniquely referenced: the first write on the inspection
+        // thread (rebase after learning) would copy it. Take private copies now, at set-up.
+        sums.withUnsafeMutableBufferPointer { _ in }
+        baselines.withUnsafeMutableBufferPointer { _ in }
+        for i in 0..<3 { rings[i].withUnsafeMutableBufferPointer { _ in } }
     }
 
     /// Replaces the baselines (commissioning learned or configured later) and empties the
