@@ -74,12 +74,16 @@ public final class InferenceEngine: PartitionedWork {
     /// Output pixels per micro-kernel call (the GEMM's rows).
     private var pixelsPerCall: Int { kernelFamily.isIndirect ? 4 : 2 }
 
-    /// The x86 indirect-GEMM kernels (4 pixels per call) for `taps` taps of `cin` channels.
+    /// The indirect-GEMM kernels (x86, A76 SDOT; 4 pixels per call) for `taps` taps of `cin` channels.
     @inline(__always)
     private func indirectGEMM(rows: Int, taps: Int, cin: Int, indirection: UnsafePointer<UnsafePointer<Int8>>,
                               packed: UnsafeRawPointer, blockBytes: Int, zeroPoint: Int32, slope: Float,
                               c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int) {
-        if kernelFamily == .x86AVXVNNI {
+        if kernelFamily == .sdotIGEMMA76 {
+            qs8IGEMM4xNC4NeonDot(rows: rows, taps: taps, cin: cin, indirection: indirection, packedWeights: packed,
+                                 blockBytes: blockBytes, outputZeroPoint: zeroPoint, negativeSlope: slope,
+                                 c: c, cStride: cStride, channels: channels)
+        } else if kernelFamily == .x86AVXVNNI {
             qs8IGEMM4xNC4AVXVNNI(rows: rows, taps: taps, cin: cin, indirection: indirection, packedWeights: packed,
                                  blockBytes: blockBytes, outputZeroPoint: zeroPoint, negativeSlope: slope,
                                  c: c, cStride: cStride, channels: channels)
@@ -90,7 +94,7 @@ public final class InferenceEngine: PartitionedWork {
         }
     }
 
-    /// `channels` bytes of the input zero point, plus 4 more: the AVX-VNNI kernels read each tap's
+    /// `channels` bytes of the input zero point, plus 4 more: the AVX-VNNI and SDOT kernels read each tap's
     /// channels in groups of 4 (the arena has 64 bytes of slack after the last tensor for the same reason).
     private static func zeroBuffer(channels: Int, zeroPoint: Int32) -> UnsafeMutablePointer<Int8> {
         let zb = UnsafeMutablePointer<Int8>.allocate(capacity: channels + 4)
@@ -123,6 +127,11 @@ public final class InferenceEngine: PartitionedWork {
             let bb = qs8PackedC4x8BlockBytes(taps: taps, cin: cin)
             let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, (n + 7) / 8 * bb), alignment: 64)
             qs8PackC4x8AVXVNNI(n: n, taps: taps, cin: cin, weights: weights, bias: bias, scales: scales, into: p)
+            return (p, bb)
+        case .sdotIGEMMA76:
+            let bb = qs8PackedC4x8NeonDotBlockBytes(taps: taps, cin: cin)
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, (n + 7) / 8 * bb), alignment: 64)
+            qs8PackC4x8NeonDot(n: n, taps: taps, cin: cin, weights: weights, bias: bias, scales: scales, into: p)
             return (p, bb)
         case .scalar:
             return (nil, 0)
@@ -453,6 +462,15 @@ public final class InferenceEngine: PartitionedWork {
                 let pEnd = min(end * 4, totalPixels)
                 while p < pEnd {
                     let rows = min(4, pEnd - p)
+                    if kernelFamily == .sdotIGEMMA76,
+                       let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: 4) {
+                        qs8ConvWindow4xNC4NeonDot(taps: taps, cin: g.inputChannels, origin: origin, tapOffsets: plan.tapOffsets!,
+                                                  pixelStride: g.strideX * g.inputChannels, packedWeights: plan.packed!,
+                                                  blockBytes: plan.blockBytes, outputZeroPoint: zp, negativeSlope: slope,
+                                                  c: output + p * cout, cStride: cout, channels: cout)
+                        p += rows
+                        continue
+                    }
                     if kernelFamily == .x86AVXVNNI,
                        let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: 4) {
                         qs8ConvWindow4xNC4AVXVNNI(taps: taps, cin: g.inputChannels, origin: origin, tapOffsets: plan.tapOffsets!,
@@ -502,7 +520,7 @@ public final class InferenceEngine: PartitionedWork {
                                              c: c + nb, cStride: cout, channels: min(4, cout - nb))
                         nb += 4
                     }
-                case .scalar, .x86AVX2, .x86AVXVNNI:
+                case .scalar, .x86AVX2, .x86AVXVNNI, .sdotIGEMMA76:
                     let k = g.reductionSize
                     let rq = RequantizationFP32(zeroPoint: zp)
                     op.qWeights.withUnsafeBufferPointer { w in
@@ -610,7 +628,7 @@ public final class InferenceEngine: PartitionedWork {
                     qs8ConvTransposeIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, oy: oy, ox: ox, count: count, mr: mr, out: ind)
                     let c = output + (oy * g.outputWidth + ox) * cout
                     switch kernelFamily {
-                    case .x86AVX2, .x86AVXVNNI:
+                    case .x86AVX2, .x86AVXVNNI, .sdotIGEMMA76:
                         indirectGEMM(rows: count, taps: taps, cin: cin, indirection: ind, packed: packed, blockBytes: bb,
                                      zeroPoint: zp, slope: slope, c: c, cStride: sx * cout, channels: cout)
                     case .c16HalvesA72:
