@@ -19,13 +19,13 @@ import _Builtin_intrinsics.arm.neon
 #endif
 
 /// Whether the kernels of this build execute SDOT (aarch64 builds) or the portable stand-in.
-public let qs8NeonDotUsesSDOT: Bool = {
+public var qs8NeonDotUsesSDOT: Bool {
     #if arch(arm64)
     return true
     #else
     return false
     #endif
-}()
+}
 
 /// acc[i] + sum over b < 4 of w[4i + b] * x[4i + b] (SDOT .4s, exact in Int32).
 @inline(__always)
