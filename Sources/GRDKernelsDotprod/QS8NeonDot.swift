@@ -56,26 +56,48 @@ func qs8Lane(_ x: SIMD2<Int32>, _ i: Int) -> SIMD16<Int8> {
     unsafeBitCast(SIMD4<Int32>(repeating: x[i]), to: SIMD16<Int8>.self)
 }
 
-/// 4 activation bytes at p + offset broadcast to every lane (LD1R).
-@inline(__always)
-func qs8Broadcast4(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<Int8> {
-    unsafeBitCast(SIMD4<Int32>(repeating: p.loadUnaligned(fromByteOffset: offset, as: Int32.self)), to: SIMD16<Int8>.self)
-}
-
-/// The 4 input pixels of tap `t`: from the indirection buffer (4 pointers per tap), or, when
-/// `windowed`, origin + tapOffsets[t] + r * pixelStride (4 pixels of one output row whose windows
-/// lie inside the input).
+/// The 4 input pixels of tap `t` as base pointers + a byte offset: from the indirection buffer
+/// (4 pointers per tap, offset 0), or, when `windowed`, the row bases origin + r * pixelStride
+/// (`bases`, made once per call) + tapOffsets[t] (4 pixels of one output row whose windows lie
+/// inside the input). Loads then use register-offset addressing: no pointer arithmetic per tap.
 @inline(__always)
 func qs8NeonDotRows(
     _ windowed: Bool, _ t: Int, _ indirection: UnsafePointer<UnsafePointer<Int8>>?,
-    _ origin: UnsafePointer<Int8>?, _ tapOffsets: UnsafePointer<Int>?, _ pixelStride: Int
-) -> (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer) {
+    _ bases: (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer), _ tapOffsets: UnsafePointer<Int>?
+) -> (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, Int) {
     if windowed {
-        let p0 = UnsafeRawPointer(origin.unsafelyUnwrapped + tapOffsets.unsafelyUnwrapped[t])
-        return (p0, p0 + pixelStride, p0 + 2 &* pixelStride, p0 + 3 &* pixelStride)
+        return (bases.0, bases.1, bases.2, bases.3, tapOffsets.unsafelyUnwrapped[t])
     }
     let q = indirection.unsafelyUnwrapped + 4 &* t
-    return (UnsafeRawPointer(q[0]), UnsafeRawPointer(q[1]), UnsafeRawPointer(q[2]), UnsafeRawPointer(q[3]))
+    return (UnsafeRawPointer(q[0]), UnsafeRawPointer(q[1]), UnsafeRawPointer(q[2]), UnsafeRawPointer(q[3]), 0)
+}
+
+/// The row bases of the window form (see qs8NeonDotRows); placeholders for the indirection form.
+@inline(__always)
+func qs8NeonDotBases(_ windowed: Bool, _ origin: UnsafePointer<Int8>?, _ pixelStride: Int)
+    -> (UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer, UnsafeRawPointer) {
+    if windowed {
+        let p0 = UnsafeRawPointer(origin.unsafelyUnwrapped)
+        return (p0, p0 + pixelStride, p0 + 2 &* pixelStride, p0 + 3 &* pixelStride)
+    }
+    let none = UnsafeRawPointer(bitPattern: 64).unsafelyUnwrapped
+    return (none, none, none, none)
+}
+
+/// 8 activation bytes (two 4-byte groups) of each row at p + j.
+@inline(__always)
+func qs8NeonDotLoad8(_ p0: UnsafeRawPointer, _ p1: UnsafeRawPointer, _ p2: UnsafeRawPointer, _ p3: UnsafeRawPointer, _ j: Int)
+    -> (SIMD2<Int32>, SIMD2<Int32>, SIMD2<Int32>, SIMD2<Int32>) {
+    (p0.loadUnaligned(fromByteOffset: j, as: SIMD2<Int32>.self), p1.loadUnaligned(fromByteOffset: j, as: SIMD2<Int32>.self),
+     p2.loadUnaligned(fromByteOffset: j, as: SIMD2<Int32>.self), p3.loadUnaligned(fromByteOffset: j, as: SIMD2<Int32>.self))
+}
+
+/// 4 activation bytes (one group) of each row at p + j, in lane 0 (a 32-bit LDR, register offset).
+@inline(__always)
+func qs8NeonDotLoad4(_ p0: UnsafeRawPointer, _ p1: UnsafeRawPointer, _ p2: UnsafeRawPointer, _ p3: UnsafeRawPointer, _ j: Int)
+    -> (SIMD2<Int32>, SIMD2<Int32>, SIMD2<Int32>, SIMD2<Int32>) {
+    (SIMD2(p0.loadUnaligned(fromByteOffset: j, as: Int32.self), 0), SIMD2(p1.loadUnaligned(fromByteOffset: j, as: Int32.self), 0),
+     SIMD2(p2.loadUnaligned(fromByteOffset: j, as: Int32.self), 0), SIMD2(p3.loadUnaligned(fromByteOffset: j, as: Int32.self), 0))
 }
 
 /// fp32 requantisation of 8 accumulators (bias included) with a fused LeakyReLU/ReLU slope,
@@ -154,6 +176,13 @@ struct QS8NeonDotAcc4x8 {
         r10 = qs8SDot(r10, w0, x1); r11 = qs8SDot(r11, w1, x1)
         r20 = qs8SDot(r20, w0, x2); r21 = qs8SDot(r21, w1, x2)
         r30 = qs8SDot(r30, w0, x3); r31 = qs8SDot(r31, w1, x3)
+    }
+
+    /// One 4-deep k group at `w` (32 bytes: channels 0-3, 4-7), lane `i` of each row's activations.
+    @inline(__always)
+    mutating func group(_ w: UnsafeRawPointer, _ x0: SIMD2<Int32>, _ x1: SIMD2<Int32>, _ x2: SIMD2<Int32>, _ x3: SIMD2<Int32>, lane i: Int) {
+        dot(w.loadUnaligned(as: SIMD16<Int8>.self), w.loadUnaligned(fromByteOffset: 16, as: SIMD16<Int8>.self),
+            qs8Lane(x0, i), qs8Lane(x1, i), qs8Lane(x2, i), qs8Lane(x3, i))
     }
 
     /// Requantises with the block's scales (at `scales`) and stores `rows` rows of
