@@ -456,6 +456,10 @@ public final class InferenceEngine: PartitionedWork {
             let kp = g.paddedReductionSize, cout = g.outputChannels
             let totalPixels = g.outputHeight * g.outputWidth
             let slope = op.negativeSlope, zp = outQ.zeroPoint
+            if kernelFamily == .sdotIGEMMA76 {
+                runConvSDOT(plan, begin, end, part, input: input, output: output, zeroPoint: zp, slope: slope)
+                return
+            }
             if kernelFamily.isIndirect {
                 let ind = indirection[part], taps = g.kernelHeight * g.kernelWidth
                 var p = begin * 4
@@ -602,6 +606,47 @@ public final class InferenceEngine: PartitionedWork {
                     for i in (begin * w)..<(end * w) { heatmapBuffer[i] = t[Int(src[2 * i + 1]) - Int(src[2 * i]) + 255] }
                 }
             }
+        }
+    }
+
+    /// Convolution with the SDOT kernels (GRDKernelsDotprod), output pixels 4 * begin ..< 4 * end:
+    /// four pixels per call, every output channel in that call. Four pixels of one output row
+    /// whose windows lie inside the input are read in place (window form: origin + tap offset +
+    /// r * stride); the others (image borders, a group across two rows) through an indirection
+    /// buffer. The window test is done here with the operation's geometry in registers (no call
+    /// per group).
+    private func runConvSDOT(_ plan: OpPlan, _ begin: Int, _ end: Int, _ part: Int,
+                             input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
+                             zeroPoint zp: Int32, slope: Float) {
+        let g = plan.geometry
+        let cin = g.inputChannels, cout = g.outputChannels, taps = g.kernelHeight * g.kernelWidth
+        let packed = UnsafeRawPointer(plan.packed!), bb = plan.blockBytes
+        let tapOffsets = UnsafePointer(plan.tapOffsets!), zeroBuffer = UnsafePointer(plan.zeroBuffer!)
+        let ind = indirection[part]
+        let ow = g.outputWidth, sy = g.strideY, sx = g.strideX, pixelStride = sx * cin
+        // Window origins inside the input: iy0 in 0 ... H - kh, ix0 in 0 ... W - kw - 3 * sx.
+        let iyMax = g.inputHeight - g.kernelHeight, ixMax = g.inputWidth - g.kernelWidth - 3 * sx
+        var p = begin * 4
+        let pEnd = min(end * 4, g.outputHeight * ow)
+        var oy = p / ow, ox = p - oy * ow
+        while p < pEnd {
+            let rows = min(4, pEnd - p)
+            let c = output + p * cout
+            let iy0 = oy * sy - g.padTop, ix0 = ox * sx - g.padLeft
+            if rows == 4 && ox + 4 <= ow && iy0 >= 0 && iy0 <= iyMax && ix0 >= 0 && ix0 <= ixMax {
+                qs8ConvWindow4xNC4NeonDot(taps: taps, cin: cin, origin: input + (iy0 * g.inputWidth + ix0) * cin,
+                                          tapOffsets: tapOffsets, pixelStride: pixelStride, packedWeights: packed,
+                                          blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                          c: c, cStride: cout, channels: cout)
+            } else {
+                qs8ConvIndirection(g, input: input, zeroBuffer: zeroBuffer, firstPixel: p, count: rows, mr: 4, out: ind)
+                qs8IGEMM4xNC4NeonDot(rows: rows, taps: taps, cin: cin, indirection: ind, packedWeights: packed,
+                                     blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                     c: c, cStride: cout, channels: cout)
+            }
+            p += rows
+            ox += rows
+            while ox >= ow { ox -= ow; oy += 1 }
         }
     }
 
