@@ -33,6 +33,38 @@ public func qs8ConvWindow4xNC4NeonDot(
     packedWeights w: UnsafeRawPointer, blockBytes: Int, outputZeroPoint: Int32, negativeSlope: Float,
     c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
 ) {
+    windowAllChannels(taps: taps, cin: cin, origin: origin, tapOffsets: tapOffsets, pixelStride: pixelStride,
+                      w: w, blockBytes: blockBytes, zp: outputZeroPoint, slope: negativeSlope,
+                      c: c, cStride: cStride, channels: channels)
+}
+
+/// `groups` consecutive groups of 4 pixels of one output row, all with their windows inside the
+/// input, in one call (the engine finds such runs once per row instead of testing each group):
+/// group i is `qs8ConvWindow4xNC4NeonDot` at origin + 4 i pixelStride, writing c + 4 i cStride.
+public func qs8ConvWindowRow4xNC4NeonDot(
+    groups: Int, taps: Int, cin: Int, origin: UnsafePointer<Int8>, tapOffsets: UnsafePointer<Int>, pixelStride: Int,
+    packedWeights w: UnsafeRawPointer, blockBytes: Int, outputZeroPoint: Int32, negativeSlope: Float,
+    c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
+) {
+    var o = origin, cc = c
+    let originStep = 4 &* pixelStride, cStep = 4 &* cStride
+    var i = 0
+    while i < groups {
+        windowAllChannels(taps: taps, cin: cin, origin: o, tapOffsets: tapOffsets, pixelStride: pixelStride,
+                          w: w, blockBytes: blockBytes, zp: outputZeroPoint, slope: negativeSlope,
+                          c: cc, cStride: cStride, channels: channels)
+        o += originStep
+        cc += cStep
+        i &+= 1
+    }
+}
+
+@inline(__always)
+private func windowAllChannels(
+    taps: Int, cin: Int, origin: UnsafePointer<Int8>, tapOffsets: UnsafePointer<Int>, pixelStride: Int,
+    w: UnsafeRawPointer, blockBytes: Int, zp outputZeroPoint: Int32, slope negativeSlope: Float,
+    c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
+) {
     var nb = 0
     while nb < channels {
         let left = channels &- nb

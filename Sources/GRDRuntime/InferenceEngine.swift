@@ -466,15 +466,6 @@ public final class InferenceEngine: PartitionedWork {
                 let pEnd = min(end * 4, totalPixels)
                 while p < pEnd {
                     let rows = min(4, pEnd - p)
-                    if kernelFamily == .sdotIGEMMA76,
-                       let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: 4) {
-                        qs8ConvWindow4xNC4NeonDot(taps: taps, cin: g.inputChannels, origin: origin, tapOffsets: plan.tapOffsets!,
-                                                  pixelStride: g.strideX * g.inputChannels, packedWeights: plan.packed!,
-                                                  blockBytes: plan.blockBytes, outputZeroPoint: zp, negativeSlope: slope,
-                                                  c: output + p * cout, cStride: cout, channels: cout)
-                        p += rows
-                        continue
-                    }
                     if kernelFamily == .x86AVXVNNI,
                        let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: 4) {
                         qs8ConvWindow4xNC4AVXVNNI(taps: taps, cin: g.inputChannels, origin: origin, tapOffsets: plan.tapOffsets!,
@@ -610,11 +601,11 @@ public final class InferenceEngine: PartitionedWork {
     }
 
     /// Convolution with the SDOT kernels (GRDKernelsDotprod), output pixels 4 * begin ..< 4 * end:
-    /// four pixels per call, every output channel in that call. Four pixels of one output row
-    /// whose windows lie inside the input are read in place (window form: origin + tap offset +
-    /// r * stride); the others (image borders, a group across two rows) through an indirection
-    /// buffer. The window test is done here with the operation's geometry in registers (no call
-    /// per group).
+    /// four pixels per call, every output channel in that call. Groups of four pixels of one
+    /// output row whose windows lie inside the input are read in place (window form: origin + tap
+    /// offset + r * stride), a whole run of them per call; the others (image borders, a group
+    /// across two rows) through an indirection buffer. The window test is done here with the
+    /// operation's geometry in registers (no call per group).
     private func runConvSDOT(_ plan: OpPlan, _ begin: Int, _ end: Int, _ part: Int,
                              input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
                              zeroPoint zp: Int32, slope: Float) {
@@ -633,19 +624,23 @@ public final class InferenceEngine: PartitionedWork {
             let rows = min(4, pEnd - p)
             let c = output + p * cout
             let iy0 = oy * sy - g.padTop, ix0 = ox * sx - g.padLeft
+            var done = rows
             if rows == 4 && ox + 4 <= ow && iy0 >= 0 && iy0 <= iyMax && ix0 >= 0 && ix0 <= ixMax {
-                qs8ConvWindow4xNC4NeonDot(taps: taps, cin: cin, origin: input + (iy0 * g.inputWidth + ix0) * cin,
-                                          tapOffsets: tapOffsets, pixelStride: pixelStride, packedWeights: packed,
-                                          blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
-                                          c: c, cStride: cout, channels: cout)
+                // The run of window groups from here: inside this row, inside the input, before pEnd.
+                let groups = min((ow - ox) / 4, (ixMax - ix0) / (4 * sx) + 1, (pEnd - p) / 4)
+                qs8ConvWindowRow4xNC4NeonDot(groups: groups, taps: taps, cin: cin, origin: input + (iy0 * g.inputWidth + ix0) * cin,
+                                             tapOffsets: tapOffsets, pixelStride: pixelStride, packedWeights: packed,
+                                             blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                             c: c, cStride: cout, channels: cout)
+                done = 4 * groups
             } else {
                 qs8ConvIndirection(g, input: input, zeroBuffer: zeroBuffer, firstPixel: p, count: rows, mr: 4, out: ind)
                 qs8IGEMM4xNC4NeonDot(rows: rows, taps: taps, cin: cin, indirection: ind, packedWeights: packed,
                                      blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
                                      c: c, cStride: cout, channels: cout)
             }
-            p += rows
-            ox += rows
+            p += done
+            ox += done
             while ox >= ow { ox -= ow; oy += 1 }
         }
     }

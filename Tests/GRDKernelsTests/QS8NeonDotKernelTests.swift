@@ -123,6 +123,43 @@ final class QS8NeonDotKernelTests: XCTestCase {
         }
     }
 
+    /// A run of window groups in one call equals one call per group, and writes nothing else.
+    func testWindowRowEqualsGroupByGroup() throws {
+        try requireDotProduct()
+        var r = Rng(s: 77)
+        for (taps, cin, n, groups) in [(9, 8, 8, 3), (9, 16, 16, 2), (4, 3, 24, 5), (9, 32, 33, 1)] {
+            let k = taps * cin, stride = cin, width = 4 * groups + 8
+            let input = (0..<(3 * width * cin + 4)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 256) - 128) }
+            let w = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 255) - 127) }
+            let bias = (0..<n).map { _ in Int32(Int(r.next() % 2001) - 1000) }
+            let scales = (0..<n).map { _ in 0.0005 + Float(r.next() % 100) * 0.00001 }
+            // taps of a 3-row window over an image `width` pixels wide
+            let offsets = (0..<taps).map { t in ((t / 3) * width + t % 3) * cin }
+            let bb = qs8PackedC4x8NeonDotBlockBytes(taps: taps, cin: cin)
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: bb * ((n + 7) / 8), alignment: 64)
+            defer { packed.deallocate() }
+            qs8PackC4x8NeonDot(n: n, taps: taps, cin: cin, weights: w, bias: bias, scales: scales, into: packed)
+            var row = [Int8](repeating: 0x55, count: (4 * groups + 4) * n), each = row
+            input.withUnsafeBufferPointer { px in offsets.withUnsafeBufferPointer { op in
+                row.withUnsafeMutableBufferPointer { cp in
+                    qs8ConvWindowRow4xNC4NeonDot(groups: groups, taps: taps, cin: cin, origin: px.baseAddress!, tapOffsets: op.baseAddress!,
+                                                 pixelStride: stride, packedWeights: packed, blockBytes: bb, outputZeroPoint: -3,
+                                                 negativeSlope: 0.2, c: cp.baseAddress!, cStride: n, channels: n)
+                }
+                each.withUnsafeMutableBufferPointer { cp in
+                    for i in 0..<groups {
+                        qs8ConvWindow4xNC4NeonDot(taps: taps, cin: cin, origin: px.baseAddress! + 4 * i * stride, tapOffsets: op.baseAddress!,
+                                                  pixelStride: stride, packedWeights: packed, blockBytes: bb, outputZeroPoint: -3,
+                                                  negativeSlope: 0.2, c: cp.baseAddress! + 4 * i * n, cStride: n, channels: n)
+                    }
+                }
+            } }
+            XCTAssertEqual(row, each, "taps=\(taps) cin=\(cin) n=\(n) groups=\(groups)")
+            XCTAssertEqual(Array(row[(4 * groups * n)...]), [Int8](repeating: 0x55, count: 4 * n), "written past the run")
+            XCTAssertGreaterThan(Set(row).count, 4, "outputs are not trivially constant")
+        }
+    }
+
     /// The packed layout itself: bias, c4 groups of 8 channels (channels 0-3 then 4-7), zero
     /// padding to 4 input channels and past n, scales at the end.
     func testPackingLayout() {
