@@ -67,6 +67,9 @@ public final class InferenceEngine: PartitionedWork {
         var classPacked: [UnsafeMutableRawPointer] = []
         var classBlockBytes: [Int] = []
         var classTaps: [Int] = []
+        /// SDOT family: per parity class, the byte offsets of its taps from the input pixel under
+        /// its first tap (negative: later taps read earlier pixels), for the window form.
+        var classTapOffsets: [UnsafeMutablePointer<Int>] = []
         /// Convolution: byte offset of every tap from the window origin (qs8ConvTapOffsets).
         var tapOffsets: UnsafeMutablePointer<Int>?
     }
@@ -274,6 +277,15 @@ public final class InferenceEngine: PartitionedWork {
                                 plan.classTaps.append(taps)
                                 maxTile = max(maxTile, 2 * ((k + 15) & ~15))
                                 maxTaps = max(maxTaps, taps)
+                                if kernels == .sdotIGEMMA76 {
+                                    // tap (cy + a * strideY, cx + b * strideX) reads input (iy0 - a, ix0 - b)
+                                    let offsets = UnsafeMutablePointer<Int>.allocate(capacity: max(1, taps))
+                                    var j = 0
+                                    for a in 0..<kys.count { for b in 0..<kxs.count {
+                                        offsets[j] = -(a * inT.width + b) * cin; j += 1
+                                    } }
+                                    plan.classTapOffsets.append(offsets)
+                                }
                             }
                         }
                     }
@@ -328,6 +340,7 @@ public final class InferenceEngine: PartitionedWork {
         for p in plans {
             p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate(); p.zeroBuffer?.deallocate(); p.tapOffsets?.deallocate()
             for c in p.classPacked { c.deallocate() }
+            for c in p.classTapOffsets { c.deallocate() }
         }
         for s in scratch { s.deallocate() }
         for p in indirection { p.deallocate() }
@@ -543,6 +556,11 @@ public final class InferenceEngine: PartitionedWork {
                 } } }
                 return
             }
+            if kernelFamily == .sdotIGEMMA76 {
+                runConvTransposeSDOT(plan, begin, end, part, input: input, output: output,
+                                     zeroPoint: outQ.zeroPoint, slope: op.negativeSlope)
+                return
+            }
             runConvTransposeClasses(plan, begin, end, part, input: input, output: output,
                                     zeroPoint: outQ.zeroPoint, slope: op.negativeSlope)
         case .add:
@@ -642,6 +660,58 @@ public final class InferenceEngine: PartitionedWork {
             p += done
             ox += done
             while ox >= ow { ox -= ow; oy += 1 }
+        }
+    }
+
+    /// Transposed convolution rows begin ..< end with the SDOT kernels: per output row and parity
+    /// class, the class's pixels (every strideX-th) in groups of 4. Consecutive class pixels read
+    /// consecutive input pixels, so groups whose taps all lie inside the input run in the window
+    /// form (origin = the input pixel under the class's first tap, pixelStride = C, the class's
+    /// tap offsets, output stride strideX pixels), a whole run per call; the others through
+    /// qs8ConvTransposeIndirection (taps outside the input read the zero-point buffer).
+    private func runConvTransposeSDOT(_ plan: OpPlan, _ begin: Int, _ end: Int, _ part: Int,
+                                      input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
+                                      zeroPoint zp: Int32, slope: Float) {
+        let g = plan.geometry
+        let cin = g.inputChannels, cout = g.outputChannels, sx = g.strideX, sy = g.strideY
+        let inW = g.inputWidth, ow = g.outputWidth
+        let ind = indirection[part]
+        let zeroBuffer = UnsafePointer(plan.zeroBuffer!)
+        for oy in begin..<end {
+            let ty = oy + g.padTop, cy = ty % sy, iy0 = ty / sy
+            let na = qs8ConvTransposeClassTaps(kernel: g.kernelHeight, stride: sy, first: cy)
+            let rowInside = iy0 - (na - 1) >= 0 && iy0 < g.inputHeight
+            for cx in 0..<sx {
+                let cls = cy * sx + cx
+                let taps = plan.classTaps[cls], packed = UnsafeRawPointer(plan.classPacked[cls]), bb = plan.classBlockBytes[cls]
+                let offsets = UnsafePointer(plan.classTapOffsets[cls])
+                let nb = qs8ConvTransposeClassTaps(kernel: g.kernelWidth, stride: sx, first: cx)
+                let first = ((cx - g.padLeft) % sx + sx) % sx
+                if first >= ow { continue }
+                let pixels = (ow - first + sx - 1) / sx
+                let ixFirst = (first + g.padLeft) / sx   // input column under tap (cy, cx) of the class's first pixel
+                let rowOut = output + (oy * ow + first) * cout
+                var i = 0
+                while i < pixels {
+                    let count = min(4, pixels - i)
+                    let ix0 = ixFirst + i
+                    let c = rowOut + i * sx * cout
+                    if rowInside && count == 4 && ix0 - (nb - 1) >= 0 && ix0 + 3 < inW {
+                        let groups = min((pixels - i) / 4, (inW - 4 - ix0) / 4 + 1)
+                        qs8ConvWindowRow4xNC4NeonDot(groups: groups, taps: taps, cin: cin, origin: input + (iy0 * inW + ix0) * cin,
+                                                     tapOffsets: offsets, pixelStride: cin, packedWeights: packed, blockBytes: bb,
+                                                     outputZeroPoint: zp, negativeSlope: slope, c: c, cStride: sx * cout, channels: cout)
+                        i += 4 * groups
+                    } else {
+                        qs8ConvTransposeIndirection(g, input: input, zeroBuffer: zeroBuffer, oy: oy, ox: first + i * sx,
+                                                    count: count, mr: 4, out: ind)
+                        qs8IGEMM4xNC4NeonDot(rows: count, taps: taps, cin: cin, indirection: ind, packedWeights: packed,
+                                             blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                             c: c, cStride: sx * cout, channels: cout)
+                        i += count
+                    }
+                }
+            }
         }
     }
 
