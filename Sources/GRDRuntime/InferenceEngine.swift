@@ -67,6 +67,9 @@ public final class InferenceEngine: PartitionedWork {
         var classPacked: [UnsafeMutableRawPointer] = []
         var classBlockBytes: [Int] = []
         var classTaps: [Int] = []
+        /// SDOT family: per parity class, the byte offsets of its taps from the input pixel under
+        /// its first tap (negative: later taps read earlier pixels), for the window form.
+        var classTapOffsets: [UnsafeMutablePointer<Int>] = []
         /// Convolution: byte offset of every tap from the window origin (qs8ConvTapOffsets).
         var tapOffsets: UnsafeMutablePointer<Int>?
     }
@@ -74,12 +77,16 @@ public final class InferenceEngine: PartitionedWork {
     /// Output pixels per micro-kernel call (the GEMM's rows).
     private var pixelsPerCall: Int { kernelFamily.isIndirect ? 4 : 2 }
 
-    /// The x86 indirect-GEMM kernels (4 pixels per call) for `taps` taps of `cin` channels.
+    /// The indirect-GEMM kernels (x86, A76 SDOT; 4 pixels per call) for `taps` taps of `cin` channels.
     @inline(__always)
     private func indirectGEMM(rows: Int, taps: Int, cin: Int, indirection: UnsafePointer<UnsafePointer<Int8>>,
                               packed: UnsafeRawPointer, blockBytes: Int, zeroPoint: Int32, slope: Float,
                               c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int) {
-        if kernelFamily == .x86AVXVNNI {
+        if kernelFamily == .sdotIGEMMA76 {
+            qs8IGEMM4xNC4NeonDot(rows: rows, taps: taps, cin: cin, indirection: indirection, packedWeights: packed,
+                                 blockBytes: blockBytes, outputZeroPoint: zeroPoint, negativeSlope: slope,
+                                 c: c, cStride: cStride, channels: channels)
+        } else if kernelFamily == .x86AVXVNNI {
             qs8IGEMM4xNC4AVXVNNI(rows: rows, taps: taps, cin: cin, indirection: indirection, packedWeights: packed,
                                  blockBytes: blockBytes, outputZeroPoint: zeroPoint, negativeSlope: slope,
                                  c: c, cStride: cStride, channels: channels)
@@ -90,7 +97,7 @@ public final class InferenceEngine: PartitionedWork {
         }
     }
 
-    /// `channels` bytes of the input zero point, plus 4 more: the AVX-VNNI kernels read each tap's
+    /// `channels` bytes of the input zero point, plus 4 more: the AVX-VNNI and SDOT kernels read each tap's
     /// channels in groups of 4 (the arena has 64 bytes of slack after the last tensor for the same reason).
     private static func zeroBuffer(channels: Int, zeroPoint: Int32) -> UnsafeMutablePointer<Int8> {
         let zb = UnsafeMutablePointer<Int8>.allocate(capacity: channels + 4)
@@ -123,6 +130,11 @@ public final class InferenceEngine: PartitionedWork {
             let bb = qs8PackedC4x8BlockBytes(taps: taps, cin: cin)
             let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, (n + 7) / 8 * bb), alignment: 64)
             qs8PackC4x8AVXVNNI(n: n, taps: taps, cin: cin, weights: weights, bias: bias, scales: scales, into: p)
+            return (p, bb)
+        case .sdotIGEMMA76:
+            let bb = qs8PackedC4x8NeonDotBlockBytes(taps: taps, cin: cin)
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, (n + 7) / 8 * bb), alignment: 64)
+            qs8PackC4x8NeonDot(n: n, taps: taps, cin: cin, weights: weights, bias: bias, scales: scales, into: p)
             return (p, bb)
         case .scalar:
             return (nil, 0)
@@ -265,6 +277,15 @@ public final class InferenceEngine: PartitionedWork {
                                 plan.classTaps.append(taps)
                                 maxTile = max(maxTile, 2 * ((k + 15) & ~15))
                                 maxTaps = max(maxTaps, taps)
+                                if kernels == .sdotIGEMMA76 {
+                                    // tap (cy + a * strideY, cx + b * strideX) reads input (iy0 - a, ix0 - b)
+                                    let offsets = UnsafeMutablePointer<Int>.allocate(capacity: max(1, taps))
+                                    var j = 0
+                                    for a in 0..<kys.count { for b in 0..<kxs.count {
+                                        offsets[j] = -(a * inT.width + b) * cin; j += 1
+                                    } }
+                                    plan.classTapOffsets.append(offsets)
+                                }
                             }
                         }
                     }
@@ -319,6 +340,7 @@ public final class InferenceEngine: PartitionedWork {
         for p in plans {
             p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate(); p.zeroBuffer?.deallocate(); p.tapOffsets?.deallocate()
             for c in p.classPacked { c.deallocate() }
+            for c in p.classTapOffsets { c.deallocate() }
         }
         for s in scratch { s.deallocate() }
         for p in indirection { p.deallocate() }
@@ -447,6 +469,10 @@ public final class InferenceEngine: PartitionedWork {
             let kp = g.paddedReductionSize, cout = g.outputChannels
             let totalPixels = g.outputHeight * g.outputWidth
             let slope = op.negativeSlope, zp = outQ.zeroPoint
+            if kernelFamily == .sdotIGEMMA76 {
+                runConvSDOT(plan, begin, end, part, input: input, output: output, zeroPoint: zp, slope: slope)
+                return
+            }
             if kernelFamily.isIndirect {
                 let ind = indirection[part], taps = g.kernelHeight * g.kernelWidth
                 var p = begin * 4
@@ -502,7 +528,7 @@ public final class InferenceEngine: PartitionedWork {
                                              c: c + nb, cStride: cout, channels: min(4, cout - nb))
                         nb += 4
                     }
-                case .scalar, .x86AVX2, .x86AVXVNNI:
+                case .scalar, .x86AVX2, .x86AVXVNNI, .sdotIGEMMA76:
                     let k = g.reductionSize
                     let rq = RequantizationFP32(zeroPoint: zp)
                     op.qWeights.withUnsafeBufferPointer { w in
@@ -528,6 +554,11 @@ public final class InferenceEngine: PartitionedWork {
                                      weights: w.baseAddress!, bias: b.baseAddress!, scales: s.baseAddress!,
                                      outputZeroPoint: outQ.zeroPoint, negativeSlope: op.negativeSlope, output: output)
                 } } }
+                return
+            }
+            if kernelFamily == .sdotIGEMMA76 {
+                runConvTransposeSDOT(plan, begin, end, part, input: input, output: output,
+                                     zeroPoint: outQ.zeroPoint, slope: op.negativeSlope)
                 return
             }
             runConvTransposeClasses(plan, begin, end, part, input: input, output: output,
@@ -587,6 +618,103 @@ public final class InferenceEngine: PartitionedWork {
         }
     }
 
+    /// Convolution with the SDOT kernels (GRDKernelsDotprod), output pixels 4 * begin ..< 4 * end:
+    /// four pixels per call, every output channel in that call. Groups of four pixels of one
+    /// output row whose windows lie inside the input are read in place (window form: origin + tap
+    /// offset + r * stride), a whole run of them per call; the others (image borders, a group
+    /// across two rows) through an indirection buffer. The window test is done here with the
+    /// operation's geometry in registers (no call per group).
+    private func runConvSDOT(_ plan: OpPlan, _ begin: Int, _ end: Int, _ part: Int,
+                             input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
+                             zeroPoint zp: Int32, slope: Float) {
+        let g = plan.geometry
+        let cin = g.inputChannels, cout = g.outputChannels, taps = g.kernelHeight * g.kernelWidth
+        let packed = UnsafeRawPointer(plan.packed!), bb = plan.blockBytes
+        let tapOffsets = UnsafePointer(plan.tapOffsets!), zeroBuffer = UnsafePointer(plan.zeroBuffer!)
+        let ind = indirection[part]
+        let ow = g.outputWidth, sy = g.strideY, sx = g.strideX, pixelStride = sx * cin
+        // Window origins inside the input: iy0 in 0 ... H - kh, ix0 in 0 ... W - kw - 3 * sx.
+        let iyMax = g.inputHeight - g.kernelHeight, ixMax = g.inputWidth - g.kernelWidth - 3 * sx
+        var p = begin * 4
+        let pEnd = min(end * 4, g.outputHeight * ow)
+        var oy = p / ow, ox = p - oy * ow
+        while p < pEnd {
+            let rows = min(4, pEnd - p)
+            let c = output + p * cout
+            let iy0 = oy * sy - g.padTop, ix0 = ox * sx - g.padLeft
+            var done = rows
+            if rows == 4 && ox + 4 <= ow && iy0 >= 0 && iy0 <= iyMax && ix0 >= 0 && ix0 <= ixMax {
+                // The run of window groups from here: inside this row, inside the input, before pEnd.
+                let groups = min((ow - ox) / 4, (ixMax - ix0) / (4 * sx) + 1, (pEnd - p) / 4)
+                qs8ConvWindowRow4xNC4NeonDot(groups: groups, taps: taps, cin: cin, origin: input + (iy0 * g.inputWidth + ix0) * cin,
+                                             tapOffsets: tapOffsets, pixelStride: pixelStride, packedWeights: packed,
+                                             blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                             c: c, cStride: cout, channels: cout)
+                done = 4 * groups
+            } else {
+                qs8ConvIndirection(g, input: input, zeroBuffer: zeroBuffer, firstPixel: p, count: rows, mr: 4, out: ind)
+                qs8IGEMM4xNC4NeonDot(rows: rows, taps: taps, cin: cin, indirection: ind, packedWeights: packed,
+                                     blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                     c: c, cStride: cout, channels: cout)
+            }
+            p += done
+            ox += done
+            while ox >= ow { ox -= ow; oy += 1 }
+        }
+    }
+
+    /// Transposed convolution rows begin ..< end with the SDOT kernels: per output row and parity
+    /// class, the class's pixels (every strideX-th) in groups of 4. Consecutive class pixels read
+    /// consecutive input pixels, so groups whose taps all lie inside the input run in the window
+    /// form (origin = the input pixel under the class's first tap, pixelStride = C, the class's
+    /// tap offsets, output stride strideX pixels), a whole run per call; the others through
+    /// qs8ConvTransposeIndirection (taps outside the input read the zero-point buffer).
+    private func runConvTransposeSDOT(_ plan: OpPlan, _ begin: Int, _ end: Int, _ part: Int,
+                                      input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
+                                      zeroPoint zp: Int32, slope: Float) {
+        let g = plan.geometry
+        let cin = g.inputChannels, cout = g.outputChannels, sx = g.strideX, sy = g.strideY
+        let inW = g.inputWidth, ow = g.outputWidth
+        let ind = indirection[part]
+        let zeroBuffer = UnsafePointer(plan.zeroBuffer!)
+        for oy in begin..<end {
+            let ty = oy + g.padTop, cy = ty % sy, iy0 = ty / sy
+            let na = qs8ConvTransposeClassTaps(kernel: g.kernelHeight, stride: sy, first: cy)
+            let rowInside = iy0 - (na - 1) >= 0 && iy0 < g.inputHeight
+            for cx in 0..<sx {
+                let cls = cy * sx + cx
+                let taps = plan.classTaps[cls], packed = UnsafeRawPointer(plan.classPacked[cls]), bb = plan.classBlockBytes[cls]
+                let offsets = UnsafePointer(plan.classTapOffsets[cls])
+                let nb = qs8ConvTransposeClassTaps(kernel: g.kernelWidth, stride: sx, first: cx)
+                let first = ((cx - g.padLeft) % sx + sx) % sx
+                if first >= ow { continue }
+                let pixels = (ow - first + sx - 1) / sx
+                let ixFirst = (first + g.padLeft) / sx   // input column under tap (cy, cx) of the class's first pixel
+                let rowOut = output + (oy * ow + first) * cout
+                var i = 0
+                while i < pixels {
+                    let count = min(4, pixels - i)
+                    let ix0 = ixFirst + i
+                    let c = rowOut + i * sx * cout
+                    if rowInside && count == 4 && ix0 - (nb - 1) >= 0 && ix0 + 3 < inW {
+                        let groups = min((pixels - i) / 4, (inW - 4 - ix0) / 4 + 1)
+                        qs8ConvWindowRow4xNC4NeonDot(groups: groups, taps: taps, cin: cin, origin: input + (iy0 * inW + ix0) * cin,
+                                                     tapOffsets: offsets, pixelStride: cin, packedWeights: packed, blockBytes: bb,
+                                                     outputZeroPoint: zp, negativeSlope: slope, c: c, cStride: sx * cout, channels: cout)
+                        i += 4 * groups
+                    } else {
+                        qs8ConvTransposeIndirection(g, input: input, zeroBuffer: zeroBuffer, oy: oy, ox: first + i * sx,
+                                                    count: count, mr: 4, out: ind)
+                        qs8IGEMM4xNC4NeonDot(rows: count, taps: taps, cin: cin, indirection: ind, packedWeights: packed,
+                                             blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                             c: c, cStride: sx * cout, channels: cout)
+                        i += count
+                    }
+                }
+            }
+        }
+    }
+
     /// Transposed convolution rows begin ..< end: per output row, the pixels of each parity class
     /// (every strideX-th pixel) go through the family's GEMM kernel with that class's sub-kernel,
     /// written with an output stride of strideX pixels.
@@ -610,7 +738,7 @@ public final class InferenceEngine: PartitionedWork {
                     qs8ConvTransposeIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, oy: oy, ox: ox, count: count, mr: mr, out: ind)
                     let c = output + (oy * g.outputWidth + ox) * cout
                     switch kernelFamily {
-                    case .x86AVX2, .x86AVXVNNI:
+                    case .x86AVX2, .x86AVXVNNI, .sdotIGEMMA76:
                         indirectGEMM(rows: count, taps: taps, cin: cin, indirection: ind, packed: packed, blockBytes: bb,
                                      zeroPoint: zp, slope: slope, c: c, cStride: sx * cout, channels: cout)
                     case .c16HalvesA72:

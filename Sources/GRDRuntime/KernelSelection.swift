@@ -12,8 +12,13 @@ import GRDKernelsX86VNNI
 public enum QS8KernelFamily: String, CaseIterable, Sendable {
     /// 2x8 c16 "halves" (SMULL/SMLAL/SADDW on Cortex-A72; pmaddwd-style on x86).
     case c16HalvesA72 = "a72-c16-halves"
-    /// 2x4 dot loop: SDOT on Cortex-A76 (module built for it); plain SIMD elsewhere.
+    /// 2x4 dot loop: SDOT on Cortex-A76 when built by Swift >= 6.3 (SMLAL by Swift 6.0.3);
+    /// plain SIMD elsewhere.
     case dotLoopA76 = "a76-dotloop"
+    /// 4x16 / 4x8 c4 indirect GEMM with SDOT (vdotq_s32 through Clang's arm_neon.h, which
+    /// Swift 6.0.3 and 6.3 both compile to SDOT) for cores with ASIMDDP (Cortex-A76 / Pi 5);
+    /// a plain-Swift equivalent elsewhere (module GRDKernelsDotprod).
+    case sdotIGEMMA76 = "a76-sdot-igemm"
     /// Plain scalar loops over unpacked weights: the reference the others are tested against.
     case scalar = "scalar"
     /// 4x16 indirect GEMM with broadcast activations (vpmaddwd) for x86 development machines
@@ -23,16 +28,18 @@ public enum QS8KernelFamily: String, CaseIterable, Sendable {
     /// (module GRDKernelsX86VNNI, Haswell + AVX-VNNI).
     case x86AVXVNNI = "x86-avxvnni-igemm"
 
-    /// The best family for this CPU: on aarch64 the dot-product kernels when the kernel reports
-    /// ASIMDDP in AT_HWCAP (Cortex-A76 / Pi 5), the c16 kernels otherwise (Cortex-A72 / Pi 4);
+    /// The best family for this CPU: on aarch64 the SDOT indirect-GEMM kernels when the kernel
+    /// reports ASIMDDP in AT_HWCAP (Cortex-A76 / Pi 5), whichever Swift built the binary, the c16
+    /// kernels otherwise (Cortex-A72 / Pi 4);
     /// on x86 (development) the AVX-VNNI kernels when the CPU has AVX-VNNI and the Haswell set,
     /// else the AVX2 kernels when it has AVX2/FMA/BMI2 (the Haswell feature set the modules are
     /// compiled for), otherwise the c16 kernels in the baseline x86-64 build.
-    /// GRDNET_KERNELS=a72-c16-halves|a76-dotloop|x86-avx2-igemm|x86-avxvnni-igemm|scalar overrides it.
+    /// GRDNET_KERNELS=a72-c16-halves|a76-sdot-igemm|a76-dotloop|x86-avx2-igemm|x86-avxvnni-igemm|scalar
+    /// overrides it.
     public static var detected: QS8KernelFamily {
         if let env = getenv("GRDNET_KERNELS"), let f = QS8KernelFamily(rawValue: String(cString: env)), f.isSupported { return f }
         #if arch(arm64)
-        return dotLoopAvailable && dotLoopCompiledToSDOT ? .dotLoopA76 : .c16HalvesA72
+        return dotLoopAvailable ? .sdotIGEMMA76 : .c16HalvesA72
         #else
         return x86AVXVNNIAvailable ? .x86AVXVNNI : (x86AVX2Available ? .x86AVX2 : .c16HalvesA72)
         #endif
@@ -41,7 +48,7 @@ public enum QS8KernelFamily: String, CaseIterable, Sendable {
     /// Whether this CPU can run the family (the dot-loop and AVX2 modules are compiled for newer cores).
     public var isSupported: Bool {
         switch self {
-        case .dotLoopA76: return QS8KernelFamily.dotLoopAvailable
+        case .dotLoopA76, .sdotIGEMMA76: return QS8KernelFamily.dotLoopAvailable
         case .x86AVX2: return QS8KernelFamily.x86AVX2Available
         case .x86AVXVNNI: return QS8KernelFamily.x86AVXVNNIAvailable
         case .c16HalvesA72, .scalar: return true
@@ -92,19 +99,6 @@ public enum QS8KernelFamily: String, CaseIterable, Sendable {
         return nil
     }
 
-    /// Whether the compiler that built this binary turns the dot loop into SDOT. Swift 6.3's LLVM
-    /// does (Tests/arm objdump); Debian's Swift 6.0.3 (Raspberry Pi OS trixie, our cross-build)
-    /// emits SMLAL for it, and that loop is slower than the c16 kernels (Tests/arm64/instructions:
-    /// 1.47 against 1.13 instructions per MAC), so such a build keeps the c16 kernels on a Pi 5.
-    /// GRDNET_KERNELS=a76-dotloop still selects it.
-    static let dotLoopCompiledToSDOT: Bool = {
-        #if compiler(>=6.3)
-        return true
-        #else
-        return false
-        #endif
-    }()
-
     static let dotLoopAvailable: Bool = {
         #if arch(arm64)
         let hwcapASIMDDP: UInt = 1 << 20
@@ -114,8 +108,8 @@ public enum QS8KernelFamily: String, CaseIterable, Sendable {
         #endif
     }()
 
-    /// The x86 families: indirect GEMM, 4 pixels per call, no im2col tile.
-    var isIndirect: Bool { self == .x86AVX2 || self == .x86AVXVNNI }
+    /// The indirect-GEMM families (x86 and A76 SDOT): 4 pixels per call, no im2col tile.
+    var isIndirect: Bool { self == .x86AVX2 || self == .x86AVXVNNI || self == .sdotIGEMMA76 }
 
     /// Output channels per packed block.
     var channelBlock: Int {
@@ -123,7 +117,7 @@ public enum QS8KernelFamily: String, CaseIterable, Sendable {
         case .c16HalvesA72: return 8
         case .dotLoopA76: return 4
         case .scalar: return 1
-        case .x86AVX2, .x86AVXVNNI: return 8
+        case .x86AVX2, .x86AVXVNNI, .sdotIGEMMA76: return 8
         }
     }
 }

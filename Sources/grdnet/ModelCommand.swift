@@ -28,7 +28,7 @@ struct ModelCommand: ParsableCommand {
         @Option(help: "Path of the .grdnet model file.") var model: String
         @Option(help: "Worker threads.") var threads = 1
         @Option(help: "int8 or fp32.") var precision = "int8"
-        @Option(help: "Kernel family: a72-c16-halves, a76-dotloop, x86-avx2-igemm, x86-avxvnni-igemm or scalar (default: detected).") var kernels: String?
+        @Option(help: "Kernel family: a72-c16-halves, a76-sdot-igemm, a76-dotloop, x86-avx2-igemm, x86-avxvnni-igemm or scalar (default: detected).") var kernels: String?
 
         func run() throws {
             let m = try loadModel(model)

@@ -18,7 +18,7 @@ final class InferenceEngineTests: XCTestCase {
             fill(reference, seed: seed)
             let refScore = try reference.run(roi: nil)
             let refOut = Array(reference.outputInt8)
-            for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76, .x86AVX2, .x86AVXVNNI] where family.isSupported {
+            for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76, .sdotIGEMMA76, .x86AVX2, .x86AVXVNNI] where family.isSupported {
                 for threads in [1, 2, 3] {
                     let e = try InferenceEngine(model: m, threads: threads, precision: .int8, kernels: family)
                     fill(e, seed: seed)
@@ -64,7 +64,7 @@ final class InferenceEngineTests: XCTestCase {
             try reference.run(roi: nil)
             let refT6 = Array(UnsafeBufferPointer(start: reference.tensorAddress(t6).assumingMemoryBound(to: Int8.self), count: 16 * 12 * 28))
             XCTAssertGreaterThan(Set(refT6).count, 8, "transposed outputs are not trivially constant")
-            for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76, .x86AVX2, .x86AVXVNNI] where family.isSupported {
+            for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76, .sdotIGEMMA76, .x86AVX2, .x86AVXVNNI] where family.isSupported {
                 for threads in [1, 2, 3] {
                     let e = try InferenceEngine(model: m, threads: threads, precision: .int8, kernels: family)
                     fill(e, seed: seed)

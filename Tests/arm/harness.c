@@ -3,6 +3,9 @@
 //                        shapes, worst case (-128 activations against +-127 weights)
 //   harness bench c16|dot  one conv-sized GEMM (for the instruction-mix plugin); prints the MACs
 //   harness dot          calls the dot-product kernel once (SIGILL expected on a Cortex-A72)
+//   harness sdot         the SDOT indirect-GEMM kernels (4x16/4x8 c4, indirection and window
+//                        forms; Cortex-A76 build only) bit-exact against the scalar reference
+//   harness bench sdot   one conv-sized indirect GEMM with them (for the instruction-mix plugin)
 // Compile with -ffp-contract=off: the reference must not fuse a*b+c (Swift does not either).
 #include <math.h>
 #include <stdint.h>
@@ -20,6 +23,14 @@ void grd_pack_c16(sint, sint, sint, const int8_t*, const int32_t*, const float*,
 void grd_pack_kc4(sint, sint, sint, const int8_t*, const int32_t*, const float*, void*);
 void grd_qs8_gemm_2x8c16_halves_a72(sint, sint, const int8_t*, sint, const void*, int32_t, float, int8_t*, sint, sint);
 void grd_qs8_gemm_2x4_dotloop_a76(sint, sint, const int8_t*, sint, const void*, int32_t, float, int8_t*, sint, sint);
+// Only in the Cortex-A76 build of GRDKernelsDotprod (weak: null in the A72 harness).
+__attribute__((weak)) sint grd_c4x8_neondot_block_bytes(sint taps, sint cin);
+__attribute__((weak)) void grd_pack_c4x8_neondot(sint, sint, sint, const int8_t*, const int32_t*, const float*, void*);
+__attribute__((weak)) void grd_qs8_igemm_4xn_c4_neondot(sint rows, sint taps, sint cin, const int8_t* const* ind, const void* w,
+                                                        sint bb, int32_t zp, float slope, int8_t* c, sint c_stride, sint channels);
+__attribute__((weak)) void grd_qs8_conv_window_4xn_c4_neondot(sint taps, sint cin, const int8_t* origin, const sint* offsets,
+                                                              sint pixel_stride, const void* w, sint bb, int32_t zp, float slope,
+                                                              int8_t* c, sint c_stride, sint channels);
 void grd_im2col(sint, sint, sint, sint, sint, sint, sint, sint, const int8_t*, int8_t, sint, sint, int8_t*);
 
 struct family { const char* name; gemm_t gemm; pack_t pack; sint (*block)(sint); int nr; };
@@ -72,6 +83,71 @@ static int run_case(const struct family* f, int rows, int kc, int n, int worst, 
   return bad != 0;
 }
 
+// 4 pixels x taps x cin, n channels: pixel r of tap t at t * 4 * stride + r * stride (window
+// form); the indirection form gets the same pointers, with every third tap of pixel 1 moved to a
+// zero-point buffer when `padded`. Both against the scalar reference; returns the mismatches.
+static int run_sdot_case(int rows, int taps, int cin, int n, int worst, float slope, int padded, int* cases) {
+  int k = taps * cin, stride = cin + (int)(rnd() % 3) * 4;
+  size_t bytes = (size_t)taps * 4 * stride + 4;
+  int8_t* in = malloc(bytes);
+  int8_t* w = malloc((size_t)n * k);
+  int32_t* b = malloc(4 * (size_t)n);
+  float* s = malloc(4 * (size_t)n);
+  int8_t zero[80];
+  for (size_t i = 0; i < bytes; i++) in[i] = worst ? -128 : (int8_t)(rnd() % 256 - 128);
+  for (int i = 0; i < n * k; i++) w[i] = worst ? ((i / k) % 2 ? -127 : 127) : (int8_t)(rnd() % 255 - 127);
+  for (int i = 0; i < n; i++) { b[i] = (int32_t)(rnd() % 20001) - 10000; s[i] = worst ? 1.0f / (16 * k) : 0.00005f + (rnd() % 1000) * 5e-7f; }
+  memset(zero, worst ? -128 : (int)(rnd() % 256) - 128, sizeof zero);
+  int32_t zp = (int32_t)(rnd() % 41) - 20;
+  sint bb = grd_c4x8_neondot_block_bytes(taps, cin);
+  void* packed = malloc((size_t)bb * ((n + 7) / 8));
+  grd_pack_c4x8_neondot(n, taps, cin, w, b, s, packed);
+  const int8_t** ind = malloc(sizeof(*ind) * 4 * taps);
+  sint* offsets = malloc(sizeof(sint) * taps);
+  for (int t = 0; t < taps; t++) {
+    offsets[t] = (sint)t * 4 * stride;
+    for (int r = 0; r < 4; r++)
+      ind[4 * t + r] = padded && r == 1 && t % 3 == 2 ? zero : in + offsets[t] + (r < rows ? r : rows - 1) * stride;
+  }
+  int8_t c[4 * 40], cw[4 * 40];
+  memset(c, 0x55, sizeof c);
+  memset(cw, 0x55, sizeof cw);
+  grd_qs8_igemm_4xn_c4_neondot(rows, taps, cin, ind, packed, bb, zp, slope, c, n, n);
+  if (rows == 4 && !padded) grd_qs8_conv_window_4xn_c4_neondot(taps, cin, in, offsets, stride, packed, bb, zp, slope, cw, n, n);
+  int bad = 0;
+  for (int r = 0; r < 4; r++)
+    for (int j = 0; j < n; j++) {
+      int32_t acc = b[j];
+      for (int t = 0; t < taps; t++)
+        for (int i = 0; i < cin; i++) acc += (int32_t)ind[4 * t + r][i] * w[j * k + t * cin + i];
+      int8_t want = r < rows ? ref_requant(acc, s[j], zp, slope) : 0x55;
+      if (c[r * n + j] != want) bad++;
+      if (rows == 4 && !padded && cw[r * n + j] != want) bad++;
+    }
+  if (bad) printf("FAIL sdot igemm rows=%d taps=%d cin=%d n=%d worst=%d slope=%g padded=%d: %d mismatches\n", rows, taps, cin, n, worst, slope, padded, bad);
+  (*cases)++;
+  free(in); free(w); free(b); free(s); free(packed); free(ind); free(offsets);
+  return bad != 0;
+}
+
+static int check_sdot(void) {
+  static const int shapes[][2] = {{1, 1}, {9, 1}, {9, 2}, {9, 3}, {1, 4}, {4, 5}, {9, 8}, {1, 12}, {9, 13}, {16, 16}, {4, 24}, {9, 64}};
+  static const int ns[] = {1, 5, 8, 9, 16, 17, 24, 33, 40};
+  static const float slopes[] = {1.0f, 0.0f, 0.2f, 1.5f, -0.5f};
+  int fails = 0, cases = 0, i = 0;
+  for (unsigned si = 0; si < sizeof shapes / sizeof *shapes; si++)
+    for (unsigned ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+      for (int rows = 1; rows <= 4; rows++, i++)
+        for (int padded = 0; padded <= 1; padded++)
+          fails += run_sdot_case(rows, shapes[si][0], shapes[si][1], ns[ni], 0, slopes[i % 5], padded, &cases);
+  for (unsigned si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+    fails += run_sdot_case(4, shapes[si][0], shapes[si][1], 16, 1, 1.0f, 0, &cases);
+    fails += run_sdot_case(3, shapes[si][0], shapes[si][1], 19, 1, 0.2f, 1, &cases);
+  }
+  printf("%s a76-sdot-igemm: fixed and worst-case shapes bit-exact\n%d cases, %d failed\n", fails ? "FAIL" : "ok  ", cases, fails);
+  return fails != 0;
+}
+
 static int check_im2col(void) {
   // 7x5x3 input, 3x3 stride 2 pad 1 -> 4x3 output; compare every patch with a direct gather
   int h = 7, w = 5, cin = 3, k = 3, st = 2, pad = 1, oh = 4, ow = 3, kp = (k * k * cin + 15) / 16 * 16;
@@ -98,6 +174,31 @@ int main(int argc, char** argv) {
     static char w[16 + 4 * 32 + 16];
     grd_qs8_gemm_2x4_dotloop_a76(1, 32, a, 32, w, 0, 1.0f, c, 4, 4);
     printf("dot kernel ran\n");
+    return 0;
+  }
+  if (!strcmp(mode, "sdot")) {
+    if (!grd_qs8_igemm_4xn_c4_neondot) { printf("FAIL this build has no SDOT indirect-GEMM kernels\n"); return 1; }
+    return check_sdot();
+  }
+  if (!strcmp(mode, "bench") && argc > 2 && !strcmp(argv[2], "sdot")) {
+    // 256 output pixels of a 3x3 conv, 32 -> 32 channels, through the window form
+    int m = 256, n = 32, cin = 32, taps = 9, stride = cin;
+    int8_t* in = calloc((size_t)(m + 2 * taps) * cin + 4, 1);
+    int8_t* w = calloc((size_t)n * taps * cin, 1);
+    int32_t b[32] = {0};
+    float s[32];
+    sint offsets[9];
+    for (int i = 0; i < 32; i++) s[i] = 0.001f;
+    for (int i = 0; i < (m + 2 * taps) * cin; i++) in[i] = (int8_t)(rnd() % 256 - 128);
+    for (int i = 0; i < n * taps * cin; i++) w[i] = (int8_t)(rnd() % 255 - 127);
+    for (int t = 0; t < taps; t++) offsets[t] = (sint)(t % 3 + (t / 3) * 6) * cin;
+    sint bb = grd_c4x8_neondot_block_bytes(taps, cin);
+    void* packed = malloc((size_t)bb * (n / 8));
+    grd_pack_c4x8_neondot(n, taps, cin, w, b, s, packed);
+    int8_t* c = malloc((size_t)m * n);
+    for (int r = 0; r < m; r += 4)
+      grd_qs8_conv_window_4xn_c4_neondot(taps, cin, in + (size_t)r * cin, offsets, stride, packed, bb, 0, 1.0f, c + (size_t)r * n, n, n);
+    printf("macs %lld\n", (long long)m * n * taps * cin);
     return 0;
   }
   if (!strcmp(mode, "bench")) {

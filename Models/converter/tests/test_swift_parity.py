@@ -12,7 +12,7 @@ import grdnet_ref as ref
 from conftest import export_module, calibration_pixels, run_cli
 from edge_net import GRDNetEdge
 
-FAMILIES = ["scalar", "a72-c16-halves", "a76-dotloop", "x86-avx2-igemm", "x86-avxvnni-igemm"]
+FAMILIES = ["scalar", "a72-c16-halves", "a76-sdot-igemm", "a76-dotloop", "x86-avx2-igemm", "x86-avxvnni-igemm"]
 
 
 def selftest(binary, *args):
