@@ -144,12 +144,12 @@ public func qs8GatherIndirection(
         var dst = tile + r &* paddedK
         var t = 0
         while t < taps {
-            UnsafeMutableRawPointer(dst).copyMemory(from: indirection[t &* mr &+ r], byteCount: channels)
+            qs8CopyBytes(dst, indirection[t &* mr &+ r], channels)
             dst += channels
             t &+= 1
         }
         let tail = paddedK &- taps &* channels
-        if tail > 0 { UnsafeMutableRawPointer(dst).initializeMemory(as: Int8.self, repeating: 0, count: tail) }
+        if tail > 0 { qs8FillBytes(dst, 0, tail) }
         r &+= 1
     }
 }

@@ -44,6 +44,9 @@ public final class InferenceEngine: PartitionedWork {
     private let scratch: [UnsafeMutableRawPointer]
     /// Per-thread indirection buffers (4 pointers per tap, for the largest kernel).
     private let indirection: [UnsafeMutablePointer<UnsafePointer<Int8>>]
+    /// c16 kernels: the identity chunk table (16 * i) for dense rows (im2col tiles, 1x1 inputs),
+    /// as long as the largest padded reduction / 16.
+    private let denseChunkOffsets: UnsafeMutablePointer<Int>
     private let inputFloatTable: [Float]
     private let pool: WorkerPool
     private var activeROI: UnsafePointer<UInt8>?
@@ -69,6 +72,10 @@ public final class InferenceEngine: PartitionedWork {
         var classTaps: [Int] = []
         /// Convolution: byte offset of every tap from the window origin (qs8ConvTapOffsets).
         var tapOffsets: UnsafeMutablePointer<Int>?
+        /// c16 kernels: chunk table of the convolution window (qs8ConvWindowChunkOffsets), read
+        /// in place for pixels whose window lies inside the input; nil when kernelWidth * C is
+        /// not a multiple of 16 (those convolutions go through the im2col tile).
+        var windowChunkOffsets: UnsafeMutablePointer<Int>?
     }
 
     /// Output pixels per micro-kernel call (the GEMM's rows).
@@ -191,6 +198,7 @@ public final class InferenceEngine: PartitionedWork {
         // Plans: packed weights and per-thread im2col tiles sized for the largest convolution.
         var maxTile = 64
         var maxTaps = 1
+        var maxChunks = 1
         var plans: [OpPlan] = []
         for op in model.ops {
             var plan = OpPlan()
@@ -218,6 +226,11 @@ public final class InferenceEngine: PartitionedWork {
                         && op.padTop == 0 && op.padLeft == 0 && inT.channels % 16 == 0
                     plan.units = (outT.height * outT.width + 1) / 2
                     maxTile = max(maxTile, 2 * kp)
+                    maxChunks = max(maxChunks, kp / 16)
+                    if kernels == .c16HalvesA72 && qs8ConvWindowChunks(g) > 0 {
+                        plan.windowChunkOffsets = .allocate(capacity: qs8ConvWindowChunks(g))
+                        qs8ConvWindowChunkOffsets(g, out: plan.windowChunkOffsets!)
+                    }
                     let cout = outT.channels
                     if kernels.isIndirect {
                         plan.units = (outT.height * outT.width + 3) / 4
@@ -265,6 +278,7 @@ public final class InferenceEngine: PartitionedWork {
                                 plan.classTaps.append(taps)
                                 maxTile = max(maxTile, 2 * ((k + 15) & ~15))
                                 maxTaps = max(maxTaps, taps)
+                                maxChunks = max(maxChunks, (k + 15) / 16)
                             }
                         }
                     }
@@ -308,6 +322,8 @@ public final class InferenceEngine: PartitionedWork {
             indirection.append(p)
         }
         self.indirection = indirection
+        denseChunkOffsets = .allocate(capacity: maxChunks)
+        qs8DenseChunkOffsets(chunks: maxChunks, out: denseChunkOffsets)
         pool = try WorkerPool(threads: threads)
         pool.work = self
     }
@@ -318,10 +334,12 @@ public final class InferenceEngine: PartitionedWork {
         arena.deallocate()
         for p in plans {
             p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate(); p.zeroBuffer?.deallocate(); p.tapOffsets?.deallocate()
+            p.windowChunkOffsets?.deallocate()
             for c in p.classPacked { c.deallocate() }
         }
         for s in scratch { s.deallocate() }
         for p in indirection { p.deallocate() }
+        denseChunkOffsets.deallocate()
     }
 
     /// Address of a tensor in the arena (stable for the engine's lifetime).
@@ -470,6 +488,11 @@ public final class InferenceEngine: PartitionedWork {
                 }
                 return
             }
+            if kernelFamily == .c16HalvesA72 {
+                runConvC16(plan, begin, end, part, input: input, output: output,
+                           inputZeroPoint: Int8(truncatingIfNeeded: inQ.zeroPoint), zeroPoint: zp, slope: slope)
+                return
+            }
             var p = begin * 2
             let pEnd = min(end * 2, totalPixels)
             while p < pEnd {
@@ -484,15 +507,6 @@ public final class InferenceEngine: PartitionedWork {
                 }
                 let c = output + p * cout
                 switch kernelFamily {
-                case .c16HalvesA72:
-                    var nb = 0
-                    while nb < cout {
-                        qs8GEMM2x8C16HalvesA72(rows: rows, kc: kp, a: a, aStride: aStride,
-                                               packedWeights: plan.packed! + (nb / 8) * plan.blockBytes,
-                                               outputZeroPoint: zp, negativeSlope: slope,
-                                               c: c + nb, cStride: cout, channels: min(8, cout - nb))
-                        nb += 8
-                    }
                 case .dotLoopA76:
                     var nb = 0
                     while nb < cout {
@@ -502,7 +516,7 @@ public final class InferenceEngine: PartitionedWork {
                                              c: c + nb, cStride: cout, channels: min(4, cout - nb))
                         nb += 4
                     }
-                case .scalar, .x86AVX2, .x86AVXVNNI:
+                case .scalar, .x86AVX2, .x86AVXVNNI, .c16HalvesA72:
                     let k = g.reductionSize
                     let rq = RequantizationFP32(zeroPoint: zp)
                     op.qWeights.withUnsafeBufferPointer { w in
@@ -587,6 +601,41 @@ public final class InferenceEngine: PartitionedWork {
         }
     }
 
+    /// Convolution with the c16 kernels, output pixels 2 * begin ..< 2 * end: two pixels per call,
+    /// every output channel in that call. Pixels whose window lies inside the input are read in
+    /// place through the window's chunk table (no copy); 1x1 convolutions read the input rows;
+    /// the others (image borders, C * kernelWidth not a multiple of 16) go through the im2col tile.
+    private func runConvC16(_ plan: OpPlan, _ begin: Int, _ end: Int, _ part: Int,
+                            input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
+                            inputZeroPoint: Int8, zeroPoint zp: Int32, slope: Float) {
+        let g = plan.geometry
+        let cin = g.inputChannels, cout = g.outputChannels, kp = g.paddedReductionSize
+        let tile = scratch[part].assumingMemoryBound(to: Int8.self)
+        let packed = UnsafeRawPointer(plan.packed!), bb = plan.blockBytes
+        let window = plan.windowChunkOffsets, windowChunks = qs8ConvWindowChunks(g), pixelStride = g.strideX * cin
+        var p = begin * 2
+        let pEnd = min(end * 2, g.outputHeight * g.outputWidth)
+        while p < pEnd {
+            let rows = min(2, pEnd - p)
+            let c = output + p * cout
+            if plan.direct {
+                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: input + p * cin, aStride: cin, chunkOffsets: denseChunkOffsets,
+                                 packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                 c: c, cStride: cout, channels: cout)
+            } else if let offsets = window, let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: rows) {
+                qs8GEMM2x8C16A72(rows: rows, chunks: windowChunks, a: origin, aStride: pixelStride, chunkOffsets: offsets,
+                                 packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                 c: c, cStride: cout, channels: cout)
+            } else {
+                qs8Im2Col(g, input: input, zeroPoint: inputZeroPoint, firstPixel: p, count: rows, tile: tile)
+                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, chunkOffsets: denseChunkOffsets,
+                                 packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                 c: c, cStride: cout, channels: cout)
+            }
+            p += rows
+        }
+    }
+
     /// Transposed convolution rows begin ..< end: per output row, the pixels of each parity class
     /// (every strideX-th pixel) go through the family's GEMM kernel with that class's sub-kernel,
     /// written with an output stride of strideX pixels.
@@ -615,13 +664,9 @@ public final class InferenceEngine: PartitionedWork {
                                      zeroPoint: zp, slope: slope, c: c, cStride: sx * cout, channels: cout)
                     case .c16HalvesA72:
                         qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile)
-                        var nb = 0
-                        while nb < cout {
-                            qs8GEMM2x8C16HalvesA72(rows: count, kc: kp, a: tile, aStride: kp, packedWeights: packed + (nb / 8) * bb,
-                                                   outputZeroPoint: zp, negativeSlope: slope,
-                                                   c: c + nb, cStride: sx * cout, channels: min(8, cout - nb))
-                            nb += 8
-                        }
+                        qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: tile, aStride: kp, chunkOffsets: denseChunkOffsets,
+                                         packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                         c: c, cStride: sx * cout, channels: cout)
                     case .dotLoopA76:
                         qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile)
                         var nb = 0

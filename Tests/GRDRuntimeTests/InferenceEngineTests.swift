@@ -79,6 +79,56 @@ final class InferenceEngineTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checked, 9)
     }
 
+    /// Convolutions with 16, 32 and 48 input channels (the c16 family reads interior windows in
+    /// place through chunk tables, the borders through the im2col tile, 1x1 inputs directly), odd
+    /// widths so that pixel pairs straddle output rows, k3 s1/s2 and k1: every family against the
+    /// scalar reference, bit for bit, at 1 to 3 threads.
+    func testWideConvolutionsAgreeAcrossFamilies() throws {
+        var rng = SplitMix(seed: 31)
+        func w(_ n: Int) -> [Int8] { (0..<n).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) } }
+        func bias(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(truncatingIfNeeded: Int(rng.next() % 2001) - 1000) } }
+        func scales(_ n: Int) -> [Float] { (0..<n).map { _ in 0.0002 + Float(rng.next() % 100) * 0.00001 } }
+        var b = TestModelBuilder(height: 13, width: 11, channels: 1, inputScale: 0.01, inputZeroPoint: -5)
+        let t1 = b.tensor(13, 11, 16, scale: 0.05, zp: -9)
+        b.conv(0, t1, k: 3, stride: 1, pad: 1, slope: 0.2, weights: w(16 * 9), bias: bias(16), scales: scales(16))
+        let t2 = b.tensor(13, 11, 32, scale: 0.06, zp: 4)
+        b.conv(t1, t2, k: 3, stride: 1, pad: 1, slope: 0, weights: w(32 * 9 * 16), bias: bias(32), scales: scales(32))
+        let t3 = b.tensor(7, 6, 48, scale: 0.07, zp: -2)
+        b.conv(t2, t3, k: 3, stride: 2, pad: 1, slope: 0.2, weights: w(48 * 9 * 32), bias: bias(48), scales: scales(48))
+        let t4 = b.tensor(7, 6, 13, scale: 0.05, zp: 6)
+        b.conv(t3, t4, k: 3, stride: 1, pad: 1, slope: 1, weights: w(13 * 9 * 48), bias: bias(13), scales: scales(13))
+        let t5 = b.tensor(7, 6, 16, scale: 0.05, zp: 0)
+        b.conv(t4, t5, k: 1, stride: 1, pad: 0, slope: 0.2, weights: w(16 * 13), bias: bias(16), scales: scales(16))
+        let t6 = b.tensor(7, 6, 5, scale: 0.05, zp: 1)
+        b.conv(t5, t6, k: 1, stride: 1, pad: 0, slope: 1, weights: w(5 * 16), bias: bias(5), scales: scales(5))
+        let t7 = b.tensor(7, 6, 1, scale: 0.1, zp: -10)
+        b.conv(t6, t7, k: 3, stride: 1, pad: 1, slope: 1, weights: w(9 * 5), bias: bias(1), scales: scales(1))
+        let m = try GRDNetModel(path: writeTemp(b.build(), "wide"))
+        let reference = try InferenceEngine(model: m, threads: 1, precision: .int8, kernels: .scalar)
+        var checked = 0
+        for seed in 0..<2 as Range<UInt64> {
+            fill(reference, seed: seed)
+            try reference.run(roi: nil)
+            let refT4 = Array(UnsafeBufferPointer(start: reference.tensorAddress(t4).assumingMemoryBound(to: Int8.self), count: 7 * 6 * 13))
+            XCTAssertGreaterThan(Set(refT4).count, 8, "outputs are not trivially constant")
+            for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76, .x86AVX2, .x86AVXVNNI] where family.isSupported {
+                for threads in [1, 2, 3] {
+                    let e = try InferenceEngine(model: m, threads: threads, precision: .int8, kernels: family)
+                    fill(e, seed: seed)
+                    try e.run(roi: nil)
+                    for (t, count) in [(t1, 13 * 11 * 16), (t2, 13 * 11 * 32), (t3, 7 * 6 * 48), (t4, 7 * 6 * 13), (t5, 7 * 6 * 16)] {
+                        let got = Array(UnsafeBufferPointer(start: e.tensorAddress(t).assumingMemoryBound(to: Int8.self), count: count))
+                        let want = Array(UnsafeBufferPointer(start: reference.tensorAddress(t).assumingMemoryBound(to: Int8.self), count: count))
+                        XCTAssertEqual(got, want, "\(family) x\(threads) tensor \(t)")
+                    }
+                    XCTAssertEqual(Array(e.outputInt8), Array(reference.outputInt8), "\(family) x\(threads)")
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(checked, 6)
+    }
+
     /// One convolution checked against a hand-written loop with the documented requantisation.
     func testConvolutionMatchesDocumentedSemantics() throws {
         var b = TestModelBuilder(height: 6, width: 6, channels: 1, inputScale: 0.02, inputZeroPoint: -3)
