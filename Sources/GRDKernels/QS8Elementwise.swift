@@ -33,7 +33,7 @@ public func qs8ConcatSlice(
         let src = input + p &* channels
         let dst = output + (p &* outputChannels &+ offset)
         if identical {
-            UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: channels)
+            qs8CopyBytes(dst, src, channels)  // inline: a memmove call per pixel cost more than the copy
         } else {
             var c = 0
             while c < channels {
@@ -58,11 +58,12 @@ public func qs8MaxPool(
         var ox = 0
         while ox < outputWidth {
             let dst = output + (oy &* outputWidth &+ ox) &* channels
+            // The first tap initialises the maximum (an inline copy, no memset call per pixel).
+            qs8CopyBytes(dst, input + (oy &* stride &* inputWidth &+ ox &* stride) &* channels, channels)
             var c = 0
-            while c < channels { dst[c] = -128; c &+= 1 }
             var ky = 0
             while ky < kernel {
-                var kx = 0
+                var kx = ky == 0 ? 1 : 0
                 while kx < kernel {
                     let src = input + ((oy &* stride &+ ky) &* inputWidth &+ ox &* stride &+ kx) &* channels
                     c = 0
@@ -126,8 +127,7 @@ public func qs8ResizeNearest2x(
         let srcRow = input + (oy / 2) &* inputWidth &* channels
         var ox = 0
         while ox < outputWidth {
-            UnsafeMutableRawPointer(output + (oy &* outputWidth &+ ox) &* channels)
-                .copyMemory(from: srcRow + (ox / 2) &* channels, byteCount: channels)
+            qs8CopyBytes(output + (oy &* outputWidth &+ ox) &* channels, srcRow + (ox / 2) &* channels, channels)
             ox &+= 1
         }
         oy &+= 1
