@@ -1,14 +1,17 @@
 // QS8 convolution GEMM micro-kernel for the Cortex-A72: 2 output pixels x all output channels (in
-// blocks of 8), k in 16-byte chunks read through a table of chunk offsets, fp32 requantisation.
+// blocks of 8), k in 16-byte chunks whose two 8-byte halves are read through a table of offsets,
+// fp32 requantisation.
 //
 // The arithmetic is that of `qs8GEMM2x8C16HalvesA72` (SMULL + SMLAL of two 8-lane halves in Int16,
 // then SADDW + SADDW2 into Int32; weights are limited to +-127, so 2 * 128 * 127 < 2^15), with
 // three changes that remove work around the inner loop:
-//   - chunk i of pixel r is read at a + r * aStride + chunkOffsets[i]. With the identity table
-//     (16 * i) that is a dense im2col tile or a 1x1 convolution's input; with the offsets of a
-//     convolution window ((ky * W + kx0) * C ...) the kernel reads an interior pixel's receptive
-//     field straight from the NHWC input, with no copy at all (XNNPACK's indirect GEMM, with one
-//     offset per chunk instead of one pointer per tap). The table is planned when the model loads.
+//   - half h (8 k values) of pixel r is read at a + r * aStride + halfOffsets[h]. With the identity
+//     table (8 * h) that is a dense im2col tile; with the offsets of a convolution window
+//     ((ky * W + kx) * C + 8 * j) the kernel reads an interior pixel's receptive field straight
+//     from the NHWC input, with no copy at all (XNNPACK's indirect GEMM, with one offset per 8
+//     channels of a tap instead of one pointer per tap), for any C that is a multiple of 8. The
+//     tables are planned when the model loads. The kernel loads 8-byte halves anyway, so reading
+//     them through two offsets costs no extra instruction.
 //   - one call covers every output channel block, so the pixel rows are set up once per call;
 //   - requantisation is inlined on 4-lane vectors and the horizontal sums are pairwise adds (ADDP),
 //     no per-lane moves.
@@ -23,10 +26,10 @@
     SIMD8<Int16>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: offset, as: SIMD8<Int8>.self))
 }
 
-/// a[0..<8] * w[0..<8] + a[8..<16] * w[8..<16], lane-wise in Int16 (SMULL + SMLAL).
+/// a[lo ..< lo + 8] * w[0..<8] + a[hi ..< hi + 8] * w[8..<16], lane-wise in Int16 (SMULL + SMLAL).
 @inline(__always)
-private func c16PairProducts(_ a: UnsafeRawPointer, _ ao: Int, _ w: UnsafeRawPointer, _ wo: Int) -> SIMD8<Int16> {
-    c16Load8(a, ao) &* c16Load8(w, wo) &+ c16Load8(a, ao &+ 8) &* c16Load8(w, wo &+ 8)
+private func c16PairProducts(_ a: UnsafeRawPointer, _ lo: Int, _ hi: Int, _ w: UnsafeRawPointer, _ wo: Int) -> SIMD8<Int16> {
+    c16Load8(a, lo) &* c16Load8(w, wo) &+ c16Load8(a, hi) &* c16Load8(w, wo &+ 8)
 }
 
 /// acc += low half + high half, widened to Int32 (SADDW + SADDW2).
@@ -59,12 +62,12 @@ private func c16Requantize4(_ acc: SIMD4<Int32>, _ scale: SIMD4<Float>, _ slope:
 }
 
 /// C[r][0..<channels] = requant(bias + A[r] . W) for r < rows (1 or 2), where row r of A is the
-/// `chunks` 16-byte chunks at a + r * aStride + chunkOffsets[i] (i < chunks; chunks >= 1) and W is
-/// `ceil(channels / 8)` packed c16 blocks of `chunks * 16` k each, `blockBytes` apart.
+/// 2 * `chunks` 8-byte halves at a + r * aStride + halfOffsets[h] (h < 2 * chunks; chunks >= 1)
+/// and W is `ceil(channels / 8)` packed c16 blocks of `chunks * 16` k each, `blockBytes` apart.
 /// `negativeSlope` fuses ReLU (0) or LeakyReLU (0.2); 1 means no activation.
 public func qs8GEMM2x8C16A72(
     rows: Int, chunks: Int,
-    a: UnsafePointer<Int8>, aStride: Int, chunkOffsets: UnsafePointer<Int>,
+    a: UnsafePointer<Int8>, aStride: Int, halfOffsets: UnsafePointer<Int>,
     packedWeights: UnsafeRawPointer, blockBytes: Int,
     outputZeroPoint: Int32, negativeSlope: Float,
     c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
@@ -82,18 +85,20 @@ public func qs8GEMM2x8C16A72(
                   SIMD4<Int32>(), SIMD4<Int32>(), SIMD4<Int32>(), SIMD4<Int32>())
         var r1 = r0
         var wp = block + 32
+        var tab = halfOffsets
         var i = 0
         repeat {
-            let off = chunkOffsets[i]
-            c16WidenAdd(&r0.0, c16PairProducts(a0, off, wp, 0));   c16WidenAdd(&r1.0, c16PairProducts(a1, off, wp, 0))
-            c16WidenAdd(&r0.1, c16PairProducts(a0, off, wp, 16));  c16WidenAdd(&r1.1, c16PairProducts(a1, off, wp, 16))
-            c16WidenAdd(&r0.2, c16PairProducts(a0, off, wp, 32));  c16WidenAdd(&r1.2, c16PairProducts(a1, off, wp, 32))
-            c16WidenAdd(&r0.3, c16PairProducts(a0, off, wp, 48));  c16WidenAdd(&r1.3, c16PairProducts(a1, off, wp, 48))
-            c16WidenAdd(&r0.4, c16PairProducts(a0, off, wp, 64));  c16WidenAdd(&r1.4, c16PairProducts(a1, off, wp, 64))
-            c16WidenAdd(&r0.5, c16PairProducts(a0, off, wp, 80));  c16WidenAdd(&r1.5, c16PairProducts(a1, off, wp, 80))
-            c16WidenAdd(&r0.6, c16PairProducts(a0, off, wp, 96));  c16WidenAdd(&r1.6, c16PairProducts(a1, off, wp, 96))
-            c16WidenAdd(&r0.7, c16PairProducts(a0, off, wp, 112)); c16WidenAdd(&r1.7, c16PairProducts(a1, off, wp, 112))
+            let lo = tab[0], hi = tab[1]
+            c16WidenAdd(&r0.0, c16PairProducts(a0, lo, hi, wp, 0)); c16WidenAdd(&r1.0, c16PairProducts(a1, lo, hi, wp, 0))
+            c16WidenAdd(&r0.1, c16PairProducts(a0, lo, hi, wp, 16)); c16WidenAdd(&r1.1, c16PairProducts(a1, lo, hi, wp, 16))
+            c16WidenAdd(&r0.2, c16PairProducts(a0, lo, hi, wp, 32)); c16WidenAdd(&r1.2, c16PairProducts(a1, lo, hi, wp, 32))
+            c16WidenAdd(&r0.3, c16PairProducts(a0, lo, hi, wp, 48)); c16WidenAdd(&r1.3, c16PairProducts(a1, lo, hi, wp, 48))
+            c16WidenAdd(&r0.4, c16PairProducts(a0, lo, hi, wp, 64)); c16WidenAdd(&r1.4, c16PairProducts(a1, lo, hi, wp, 64))
+            c16WidenAdd(&r0.5, c16PairProducts(a0, lo, hi, wp, 80)); c16WidenAdd(&r1.5, c16PairProducts(a1, lo, hi, wp, 80))
+            c16WidenAdd(&r0.6, c16PairProducts(a0, lo, hi, wp, 96)); c16WidenAdd(&r1.6, c16PairProducts(a1, lo, hi, wp, 96))
+            c16WidenAdd(&r0.7, c16PairProducts(a0, lo, hi, wp, 112)); c16WidenAdd(&r1.7, c16PairProducts(a1, lo, hi, wp, 112))
             wp += 128
+            tab += 2
             i &+= 1
         } while i < chunks
         // wp now points at the block's scales.
@@ -116,36 +121,42 @@ public func qs8GEMM2x8C16A72(
     } while nb < channels
 }
 
-/// The identity chunk table (entry i = 16 * i) for `chunks` chunks: dense rows (im2col tiles,
-/// 1x1 convolutions).
-public func qs8DenseChunkOffsets(chunks: Int, out: UnsafeMutablePointer<Int>) {
-    var i = 0
-    while i < chunks { out[i] = 16 &* i; i &+= 1 }
+/// The identity half table (entry h = 8 * h) for `chunks` chunks: dense rows (im2col tiles).
+public func qs8DenseHalfOffsets(chunks: Int, out: UnsafeMutablePointer<Int>) {
+    var h = 0
+    while h < 2 &* chunks { out[h] = 8 &* h; h &+= 1 }
 }
 
-/// Number of 16-byte chunks of a convolution window read in place: one run of kernelWidth *
-/// inputChannels bytes per kernel row, which must be a multiple of 16; 0 when it is not.
+/// Number of 16-byte chunks (the padded reduction / 16) of a convolution whose windows can be
+/// read in place, i.e. whose input channel count is a multiple of 8; 0 when it is not.
 @inline(__always)
 public func qs8ConvWindowChunks(_ g: ConvGeometry) -> Int {
-    let run = g.kernelWidth &* g.inputChannels
-    return run % 16 == 0 ? g.kernelHeight &* (run / 16) : 0
+    g.inputChannels % 8 == 0 ? g.paddedReductionSize / 16 : 0
 }
 
-/// The chunk table of a convolution window (`qs8ConvWindowChunks(g)` entries): kernel row ky's
-/// run starts at ky * inputWidth * inputChannels bytes from the window origin (the input pixel
-/// under tap (0, 0), see `qs8ConvWindowOrigin`). Chunk order = the packed weights' k order
-/// (ky, kx, c), so a window reads exactly the bytes an im2col row would hold.
-public func qs8ConvWindowChunkOffsets(_ g: ConvGeometry, out: UnsafeMutablePointer<Int>) {
-    let perRow = (g.kernelWidth &* g.inputChannels) / 16
-    var i = 0
+/// The half table of a convolution window (2 * `qs8ConvWindowChunks(g)` entries): half h holds
+/// channels 8j ..< 8j + 8 of tap t = (ky, kx) (h = t * C / 8 + j), at (ky * inputWidth + kx) * C
+/// + 8j bytes from the window origin (the input pixel under tap (0, 0), see
+/// `qs8ConvWindowOrigin`). This is the packed weights' k order (ky, kx, c), so a window reads
+/// exactly the bytes an im2col row holds; the half that pads k to a multiple of 16 (when C * taps
+/// is an odd multiple of 8) reads the origin, against zero weights.
+public func qs8ConvWindowHalfOffsets(_ g: ConvGeometry, out: UnsafeMutablePointer<Int>) {
+    let perTap = g.inputChannels / 8
+    let halves = 2 &* (g.paddedReductionSize / 16)
+    var h = 0
     var ky = 0
     while ky < g.kernelHeight {
-        var j = 0
-        while j < perRow {
-            out[i] = ky &* g.inputWidth &* g.inputChannels &+ 16 &* j
-            i &+= 1
-            j &+= 1
+        var kx = 0
+        while kx < g.kernelWidth {
+            var j = 0
+            while j < perTap {
+                out[h] = (ky &* g.inputWidth &+ kx) &* g.inputChannels &+ 8 &* j
+                h &+= 1
+                j &+= 1
+            }
+            kx &+= 1
         }
         ky &+= 1
     }
+    while h < halves { out[h] = 0; h &+= 1 }
 }

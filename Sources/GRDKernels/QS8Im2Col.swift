@@ -81,6 +81,19 @@ public func qs8FillBytes(_ dst: UnsafeMutablePointer<Int8>, _ value: Int8, _ cou
     if i < count { dst[i] = value }
 }
 
+/// `rows` runs of `run` bytes, `srcStride` apart in the input, one after the other in `dst`.
+@inline(__always)
+private func im2colRuns(_ dst: UnsafeMutablePointer<Int8>, _ src: UnsafePointer<Int8>, _ run: Int, _ rows: Int, _ srcStride: Int) {
+    var d = dst, s = src
+    var r = 0
+    while r < rows {
+        qs8CopyBytes(d, s, run)
+        d += run
+        s += srcStride
+        r &+= 1
+    }
+}
+
 /// Writes `count` patches, output pixels `firstPixel ..< firstPixel + count` (row-major), each
 /// `paddedReductionSize` bytes, to `tile`. A pixel whose window lies inside the input copies one
 /// run of kernelWidth * C bytes per kernel row; a border pixel copies or fills tap by tap.
@@ -101,14 +114,15 @@ public func qs8Im2Col(
         let iy0 = oy &* g.strideY &- g.padTop, ix0 = ox &* g.strideX &- g.padLeft
         var dst = tile + p &* kp
         if iy0 >= 0 && iy0 &+ g.kernelHeight <= g.inputHeight && ix0 >= 0 && ix0 &+ g.kernelWidth <= g.inputWidth {
-            var src = input + (iy0 &* rowBytes &+ ix0 &* cin)
-            var ky = 0
-            while ky < g.kernelHeight {
-                qs8CopyBytes(dst, src, run)
-                dst += run
-                src += rowBytes
-                ky &+= 1
+            let src = input + (iy0 &* rowBytes &+ ix0 &* cin)
+            // The 3x3 runs of 1-, 2- and 8-channel inputs as constants: a few fixed loads/stores.
+            switch run {
+            case 3: im2colRuns(dst, src, 3, g.kernelHeight, rowBytes)
+            case 6: im2colRuns(dst, src, 6, g.kernelHeight, rowBytes)
+            case 24: im2colRuns(dst, src, 24, g.kernelHeight, rowBytes)
+            default: im2colRuns(dst, src, run, g.kernelHeight, rowBytes)
             }
+            dst += run &* g.kernelHeight
         } else {
             var ky = 0
             while ky < g.kernelHeight {

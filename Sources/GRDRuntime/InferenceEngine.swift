@@ -44,9 +44,9 @@ public final class InferenceEngine: PartitionedWork {
     private let scratch: [UnsafeMutableRawPointer]
     /// Per-thread indirection buffers (4 pointers per tap, for the largest kernel).
     private let indirection: [UnsafeMutablePointer<UnsafePointer<Int8>>]
-    /// c16 kernels: the identity chunk table (16 * i) for dense rows (im2col tiles, 1x1 inputs),
-    /// as long as the largest padded reduction / 16.
-    private let denseChunkOffsets: UnsafeMutablePointer<Int>
+    /// c16 kernels: the identity half table (8 * h) for dense rows (im2col tiles), as long as
+    /// the largest padded reduction / 8.
+    private let denseHalfOffsets: UnsafeMutablePointer<Int>
     private let inputFloatTable: [Float]
     private let pool: WorkerPool
     private var activeROI: UnsafePointer<UInt8>?
@@ -72,10 +72,10 @@ public final class InferenceEngine: PartitionedWork {
         var classTaps: [Int] = []
         /// Convolution: byte offset of every tap from the window origin (qs8ConvTapOffsets).
         var tapOffsets: UnsafeMutablePointer<Int>?
-        /// c16 kernels: chunk table of the convolution window (qs8ConvWindowChunkOffsets), read
-        /// in place for pixels whose window lies inside the input; nil when kernelWidth * C is
-        /// not a multiple of 16 (those convolutions go through the im2col tile).
-        var windowChunkOffsets: UnsafeMutablePointer<Int>?
+        /// c16 kernels: half table of the convolution window (qs8ConvWindowHalfOffsets), read
+        /// in place for pixels whose window lies inside the input; nil when C is not a multiple
+        /// of 8 (those convolutions go through the im2col tile).
+        var windowHalfOffsets: UnsafeMutablePointer<Int>?
     }
 
     /// Output pixels per micro-kernel call (the GEMM's rows).
@@ -228,8 +228,8 @@ public final class InferenceEngine: PartitionedWork {
                     maxTile = max(maxTile, 2 * kp)
                     maxChunks = max(maxChunks, kp / 16)
                     if kernels == .c16HalvesA72 && qs8ConvWindowChunks(g) > 0 {
-                        plan.windowChunkOffsets = .allocate(capacity: qs8ConvWindowChunks(g))
-                        qs8ConvWindowChunkOffsets(g, out: plan.windowChunkOffsets!)
+                        plan.windowHalfOffsets = .allocate(capacity: 2 * qs8ConvWindowChunks(g))
+                        qs8ConvWindowHalfOffsets(g, out: plan.windowHalfOffsets!)
                     }
                     let cout = outT.channels
                     if kernels.isIndirect {
@@ -322,8 +322,8 @@ public final class InferenceEngine: PartitionedWork {
             indirection.append(p)
         }
         self.indirection = indirection
-        denseChunkOffsets = .allocate(capacity: maxChunks)
-        qs8DenseChunkOffsets(chunks: maxChunks, out: denseChunkOffsets)
+        denseHalfOffsets = .allocate(capacity: 2 * maxChunks)
+        qs8DenseHalfOffsets(chunks: maxChunks, out: denseHalfOffsets)
         pool = try WorkerPool(threads: threads)
         pool.work = self
     }
@@ -334,12 +334,12 @@ public final class InferenceEngine: PartitionedWork {
         arena.deallocate()
         for p in plans {
             p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate(); p.zeroBuffer?.deallocate(); p.tapOffsets?.deallocate()
-            p.windowChunkOffsets?.deallocate()
+            p.windowHalfOffsets?.deallocate()
             for c in p.classPacked { c.deallocate() }
         }
         for s in scratch { s.deallocate() }
         for p in indirection { p.deallocate() }
-        denseChunkOffsets.deallocate()
+        denseHalfOffsets.deallocate()
     }
 
     /// Address of a tensor in the arena (stable for the engine's lifetime).
@@ -602,33 +602,29 @@ public final class InferenceEngine: PartitionedWork {
     }
 
     /// Convolution with the c16 kernels, output pixels 2 * begin ..< 2 * end: two pixels per call,
-    /// every output channel in that call. Pixels whose window lies inside the input are read in
-    /// place through the window's chunk table (no copy); 1x1 convolutions read the input rows;
-    /// the others (image borders, C * kernelWidth not a multiple of 16) go through the im2col tile.
+    /// every output channel in that call. When C is a multiple of 8, pixels whose window lies
+    /// inside the input (1x1 convolutions: all) are read in place through the window's half table,
+    /// with no copy; the others (image borders, C = 1, 2, 3 ...) go through the im2col tile.
     private func runConvC16(_ plan: OpPlan, _ begin: Int, _ end: Int, _ part: Int,
                             input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
                             inputZeroPoint: Int8, zeroPoint zp: Int32, slope: Float) {
         let g = plan.geometry
-        let cin = g.inputChannels, cout = g.outputChannels, kp = g.paddedReductionSize
+        let cout = g.outputChannels, kp = g.paddedReductionSize
         let tile = scratch[part].assumingMemoryBound(to: Int8.self)
         let packed = UnsafeRawPointer(plan.packed!), bb = plan.blockBytes
-        let window = plan.windowChunkOffsets, windowChunks = qs8ConvWindowChunks(g), pixelStride = g.strideX * cin
+        let window = plan.windowHalfOffsets, pixelStride = g.strideX * g.inputChannels
         var p = begin * 2
         let pEnd = min(end * 2, g.outputHeight * g.outputWidth)
         while p < pEnd {
             let rows = min(2, pEnd - p)
             let c = output + p * cout
-            if plan.direct {
-                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: input + p * cin, aStride: cin, chunkOffsets: denseChunkOffsets,
-                                 packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
-                                 c: c, cStride: cout, channels: cout)
-            } else if let offsets = window, let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: rows) {
-                qs8GEMM2x8C16A72(rows: rows, chunks: windowChunks, a: origin, aStride: pixelStride, chunkOffsets: offsets,
+            if let offsets = window, let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: rows) {
+                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: origin, aStride: pixelStride, halfOffsets: offsets,
                                  packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
                                  c: c, cStride: cout, channels: cout)
             } else {
                 qs8Im2Col(g, input: input, zeroPoint: inputZeroPoint, firstPixel: p, count: rows, tile: tile)
-                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, chunkOffsets: denseChunkOffsets,
+                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
                                  packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
                                  c: c, cStride: cout, channels: cout)
             }
@@ -664,7 +660,7 @@ public final class InferenceEngine: PartitionedWork {
                                      zeroPoint: zp, slope: slope, c: c, cStride: sx * cout, channels: cout)
                     case .c16HalvesA72:
                         qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile)
-                        qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: tile, aStride: kp, chunkOffsets: denseChunkOffsets,
+                        qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
                                          packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
                                          c: c, cStride: sx * cout, channels: cout)
                     case .dotLoopA76:

@@ -18,8 +18,8 @@ final class QS8C16ConvKernelTests: XCTestCase {
         return want
     }
 
-    /// Runs the kernel on rows whose chunks are scattered in memory (a shuffled, gapped chunk
-    /// table, row stride not a multiple of 16) and compares with the reference on the dense rows.
+    /// Runs the kernel on rows whose 8-byte halves are scattered in memory (a shuffled, gapped half
+    /// table, row stride not a multiple of 8) and compares with the reference on the dense rows.
     func check(kc: Int, n: Int, rows: Int, worstCase: Bool, slope: Float, seed: UInt64, line: UInt = #line) {
         var r = Rng(s: seed)
         let chunks = kc / 16
@@ -34,14 +34,14 @@ final class QS8C16ConvKernelTests: XCTestCase {
         let zp = Int32(Int(r.next() % 41) - 20)
         let want = reference(a: a, rows: rows, k: kc, w: w, n: n, bias: bias, scales: scales, zp: zp, slope: slope)
 
-        // Chunk i of every row sits at slot perm[i] (slots 24 bytes apart), rows 24 * chunks + 5 apart.
-        var perm = Array(0..<chunks)
-        for i in stride(from: chunks - 1, to: 0, by: -1) { perm.swapAt(i, Int(r.next() % UInt64(i + 1))) }
-        let offsets = perm.map { 24 * $0 }
-        let aStride = 24 * chunks + 5
+        // Half h of every row sits at slot perm[h] (slots 11 bytes apart), rows 22 * chunks + 5 apart.
+        var perm = Array(0..<(2 * chunks))
+        for i in stride(from: 2 * chunks - 1, to: 0, by: -1) { perm.swapAt(i, Int(r.next() % UInt64(i + 1))) }
+        let offsets = perm.map { 11 * $0 }
+        let aStride = 22 * chunks + 5
         var scattered = [Int8](repeating: 99, count: rows * aStride + 16)
-        for row in 0..<rows { for i in 0..<chunks { for j in 0..<16 {
-            scattered[row * aStride + offsets[i] + j] = a[row * kc + 16 * i + j]
+        for row in 0..<rows { for h in 0..<(2 * chunks) { for j in 0..<8 {
+            scattered[row * aStride + offsets[h] + j] = a[row * kc + 8 * h + j]
         } } }
         let blockBytes = qs8PackedC16BlockBytes(kc: kc)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: blockBytes * ((n + 7) / 8), alignment: 16)
@@ -51,7 +51,7 @@ final class QS8C16ConvKernelTests: XCTestCase {
         let cStride = n + 3
         var got = [Int8](repeating: 55, count: rows * cStride)
         scattered.withUnsafeBufferPointer { ap in offsets.withUnsafeBufferPointer { op in got.withUnsafeMutableBufferPointer { cp in
-            qs8GEMM2x8C16A72(rows: rows, chunks: chunks, a: ap.baseAddress!, aStride: aStride, chunkOffsets: op.baseAddress!,
+            qs8GEMM2x8C16A72(rows: rows, chunks: chunks, a: ap.baseAddress!, aStride: aStride, halfOffsets: op.baseAddress!,
                              packedWeights: packed, blockBytes: blockBytes, outputZeroPoint: zp, negativeSlope: slope,
                              c: cp.baseAddress!, cStride: cStride, channels: n)
         } } }
@@ -120,28 +120,33 @@ final class QS8C16ConvKernelTests: XCTestCase {
         }
     }
 
-    /// The in-place window (chunk table from the window origin) gives the same outputs as the
+    /// The in-place window (half table from the window origin) gives the same outputs as the
     /// im2col tile for every pixel pair whose windows lie inside the input.
-    func testWindowChunksMatchIm2Col() {
+    func testWindowHalvesMatchIm2Col() {
         var r = Rng(s: 21)
-        for (h, w, c, s, n) in [(6, 7, 16, 1, 8), (7, 9, 32, 2, 13), (5, 6, 48, 1, 16), (6, 6, 16, 2, 3)] {
-            let k = 3, pad = 1
+        for (h, w, c, s, n, k, pad) in [(6, 7, 16, 1, 8, 3, 1), (7, 9, 32, 2, 13, 3, 1), (5, 6, 48, 1, 16, 3, 1), (6, 6, 16, 2, 3, 3, 1),
+                                        (7, 8, 8, 1, 8, 3, 1), (8, 7, 8, 2, 16, 3, 1), (5, 7, 24, 1, 5, 3, 1), (5, 5, 8, 1, 1, 1, 0),
+                                        (6, 5, 40, 1, 9, 1, 0), (6, 6, 8, 2, 4, 2, 0)] {
             let oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1
             let g = ConvGeometry(inputHeight: h, inputWidth: w, inputChannels: c, kernelHeight: k, kernelWidth: k, strideY: s, strideX: s,
                                  padTop: pad, padLeft: pad, outputHeight: oh, outputWidth: ow, outputChannels: n)
-            XCTAssertEqual(qs8ConvWindowChunks(g), k * k * c / 16)
+            XCTAssertEqual(qs8ConvWindowChunks(g), (k * k * c + 15) / 16)
             let kp = g.paddedReductionSize
             let input = (0..<(h * w * c)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 256) - 128) }
-            let wts = (0..<(n * kp)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 255) - 127) }
+            let kk = k * k * c
+            let wts = (0..<(n * kk)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 255) - 127) }
             let bias = (0..<n).map { _ in Int32(Int(r.next() % 2001) - 1000) }
             let scales = (0..<n).map { _ in 0.001 + Float(r.next() % 1000) * 0.00001 }
             let bb = qs8PackedC16BlockBytes(kc: kp)
             let packed = UnsafeMutableRawPointer.allocate(byteCount: bb * ((n + 7) / 8), alignment: 16)
             defer { packed.deallocate() }
-            qs8PackC16(n: n, k: kp, kcPadded: kp, weights: wts, bias: bias, scales: scales, into: packed)
-            var window = [Int](repeating: 0, count: qs8ConvWindowChunks(g))
-            qs8ConvWindowChunkOffsets(g, out: &window)
-            let dense = (0..<(kp / 16)).map { 16 * $0 }
+            qs8PackC16(n: n, k: kk, kcPadded: kp, weights: wts, bias: bias, scales: scales, into: packed)
+            var window = [Int](repeating: -1, count: 2 * qs8ConvWindowChunks(g))
+            qs8ConvWindowHalfOffsets(g, out: &window)
+            XCTAssertFalse(window.contains(-1), "half table not filled")
+            var dense = [Int](repeating: -1, count: kp / 8)
+            qs8DenseHalfOffsets(chunks: kp / 16, out: &dense)
+            XCTAssertEqual(dense, (0..<(kp / 8)).map { 8 * $0 })
             var inside = 0
             input.withUnsafeBufferPointer { ip in
                 for p in 0..<(oh * ow) {
@@ -151,19 +156,21 @@ final class QS8C16ConvKernelTests: XCTestCase {
                         var tile = [Int8](repeating: 0, count: 2 * kp)
                         qs8Im2Col(g, input: ip.baseAddress!, zeroPoint: 0, firstPixel: p, count: rows, tile: &tile)
                         var viaTile = [Int8](repeating: 0, count: 2 * n), viaWindow = [Int8](repeating: 1, count: 2 * n)
-                        qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, chunkOffsets: dense, packedWeights: packed,
+                        qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: dense, packedWeights: packed,
                                          blockBytes: bb, outputZeroPoint: 3, negativeSlope: 0.2, c: &viaTile, cStride: n, channels: n)
-                        qs8GEMM2x8C16A72(rows: rows, chunks: window.count, a: origin, aStride: s * c, chunkOffsets: window, packedWeights: packed,
+                        qs8GEMM2x8C16A72(rows: rows, chunks: window.count / 2, a: origin, aStride: s * c, halfOffsets: window, packedWeights: packed,
                                          blockBytes: bb, outputZeroPoint: 3, negativeSlope: 0.2, c: &viaWindow, cStride: n, channels: n)
-                        XCTAssertEqual(Array(viaWindow[0..<(rows * n)]), Array(viaTile[0..<(rows * n)]), "h=\(h) w=\(w) c=\(c) s=\(s) p=\(p) rows=\(rows)")
+                        XCTAssertEqual(Array(viaWindow[0..<(rows * n)]), Array(viaTile[0..<(rows * n)]), "h=\(h) w=\(w) c=\(c) k=\(k) s=\(s) p=\(p) rows=\(rows)")
                     }
                 }
             }
             XCTAssertGreaterThan(inside, 0, "no interior pixel in \(h)x\(w) stride \(s)")
         }
-        // kernelWidth * C not a multiple of 16: no window path.
-        let g8 = ConvGeometry(inputHeight: 8, inputWidth: 8, inputChannels: 8, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1,
-                              padTop: 1, padLeft: 1, outputHeight: 8, outputWidth: 8, outputChannels: 8)
-        XCTAssertEqual(qs8ConvWindowChunks(g8), 0)
+        // C not a multiple of 8: no window path.
+        for c in [1, 2, 3, 12] {
+            let g = ConvGeometry(inputHeight: 8, inputWidth: 8, inputChannels: c, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1,
+                                 padTop: 1, padLeft: 1, outputHeight: 8, outputWidth: 8, outputChannels: 8)
+            XCTAssertEqual(qs8ConvWindowChunks(g), 0)
+        }
     }
 }

@@ -79,8 +79,8 @@ final class InferenceEngineTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checked, 9)
     }
 
-    /// Convolutions with 16, 32 and 48 input channels (the c16 family reads interior windows in
-    /// place through chunk tables, the borders through the im2col tile, 1x1 inputs directly), odd
+    /// Convolutions with 8 to 48 input channels (the c16 family reads interior windows in place
+    /// through half tables, the borders through the im2col tile), odd
     /// widths so that pixel pairs straddle output rows, k3 s1/s2 and k1: every family against the
     /// scalar reference, bit for bit, at 1 to 3 threads.
     func testWideConvolutionsAgreeAcrossFamilies() throws {
@@ -99,8 +99,10 @@ final class InferenceEngineTests: XCTestCase {
         b.conv(t3, t4, k: 3, stride: 1, pad: 1, slope: 1, weights: w(13 * 9 * 48), bias: bias(13), scales: scales(13))
         let t5 = b.tensor(7, 6, 16, scale: 0.05, zp: 0)
         b.conv(t4, t5, k: 1, stride: 1, pad: 0, slope: 0.2, weights: w(16 * 13), bias: bias(16), scales: scales(16))
+        let t5b = b.tensor(7, 6, 8, scale: 0.05, zp: -3)
+        b.conv(t5, t5b, k: 3, stride: 1, pad: 1, slope: 0.2, weights: w(8 * 9 * 16), bias: bias(8), scales: scales(8))
         let t6 = b.tensor(7, 6, 5, scale: 0.05, zp: 1)
-        b.conv(t5, t6, k: 1, stride: 1, pad: 0, slope: 1, weights: w(5 * 16), bias: bias(5), scales: scales(5))
+        b.conv(t5b, t6, k: 1, stride: 1, pad: 0, slope: 1, weights: w(5 * 8), bias: bias(5), scales: scales(5))
         let t7 = b.tensor(7, 6, 1, scale: 0.1, zp: -10)
         b.conv(t6, t7, k: 3, stride: 1, pad: 1, slope: 1, weights: w(9 * 5), bias: bias(1), scales: scales(1))
         let m = try GRDNetModel(path: writeTemp(b.build(), "wide"))
@@ -116,7 +118,7 @@ final class InferenceEngineTests: XCTestCase {
                     let e = try InferenceEngine(model: m, threads: threads, precision: .int8, kernels: family)
                     fill(e, seed: seed)
                     try e.run(roi: nil)
-                    for (t, count) in [(t1, 13 * 11 * 16), (t2, 13 * 11 * 32), (t3, 7 * 6 * 48), (t4, 7 * 6 * 13), (t5, 7 * 6 * 16)] {
+                    for (t, count) in [(t1, 13 * 11 * 16), (t2, 13 * 11 * 32), (t3, 7 * 6 * 48), (t4, 7 * 6 * 13), (t5, 7 * 6 * 16), (t5b, 7 * 6 * 8), (t6, 7 * 6 * 5)] {
                         let got = Array(UnsafeBufferPointer(start: e.tensorAddress(t).assumingMemoryBound(to: Int8.self), count: count))
                         let want = Array(UnsafeBufferPointer(start: reference.tensorAddress(t).assumingMemoryBound(to: Int8.self), count: count))
                         XCTAssertEqual(got, want, "\(family) x\(threads) tensor \(t)")
