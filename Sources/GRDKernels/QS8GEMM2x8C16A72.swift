@@ -62,7 +62,7 @@ private func c16Requantize4(_ acc: SIMD4<Int32>, _ scale: SIMD4<Float>, _ slope:
 }
 
 /// C[r][0..<channels] = requant(bias + A[r] . W) for r < rows (1 or 2), where row r of A is the
-/// 2 * `chunks` 8-byte halves at a + r * aStride + halfOffsets[h] (h < 2 * chunks; chunks >= 1)
+/// 2 * `chunks` 8-byte halves at a + r * aStride + halfOffsets[h] (h < 2 * chunks; chunks may be 0)
 /// and W is `ceil(channels / 8)` packed c16 blocks of `chunks * 16` k each, `blockBytes` apart.
 /// `negativeSlope` fuses ReLU (0) or LeakyReLU (0.2); 1 means no activation.
 public func qs8GEMM2x8C16A72(
@@ -87,7 +87,7 @@ public func qs8GEMM2x8C16A72(
         var wp = block + 32
         var tab = halfOffsets
         var i = 0
-        repeat {
+        if chunks > 0 { repeat {
             let lo = tab[0], hi = tab[1]
             c16WidenAdd(&r0.0, c16PairProducts(a0, lo, hi, wp, 0)); c16WidenAdd(&r1.0, c16PairProducts(a1, lo, hi, wp, 0))
             c16WidenAdd(&r0.1, c16PairProducts(a0, lo, hi, wp, 16)); c16WidenAdd(&r1.1, c16PairProducts(a1, lo, hi, wp, 16))
@@ -100,7 +100,7 @@ public func qs8GEMM2x8C16A72(
             wp += 128
             tab += 2
             i &+= 1
-        } while i < chunks
+        } while i < chunks }
         // wp now points at the block's scales.
         let biasLo = block.loadUnaligned(as: SIMD4<Int32>.self)
         let biasHi = block.loadUnaligned(fromByteOffset: 16, as: SIMD4<Int32>.self)

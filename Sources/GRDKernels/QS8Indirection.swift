@@ -135,16 +135,17 @@ public func qs8ConvTransposeIndirection(
 
 /// Copies `rows` rows of an indirection buffer (taps x `channels` bytes each) into a dense tile
 /// of `paddedK` bytes per row, zero-filled past taps * channels: the input of the GEMM kernels.
+/// `reversedTaps` writes the taps last to first (weights packed in reverse tap order).
 public func qs8GatherIndirection(
     taps: Int, channels: Int, rows: Int, mr: Int, indirection: UnsafePointer<UnsafePointer<Int8>>,
-    paddedK: Int, tile: UnsafeMutablePointer<Int8>
+    paddedK: Int, tile: UnsafeMutablePointer<Int8>, reversedTaps: Bool = false
 ) {
     var r = 0
     while r < rows {
         var dst = tile + r &* paddedK
         var t = 0
         while t < taps {
-            qs8CopyBytes(dst, indirection[t &* mr &+ r], channels)
+            qs8CopyBytes(dst, indirection[(reversedTaps ? taps &- 1 &- t : t) &* mr &+ r], channels)
             dst += channels
             t &+= 1
         }

@@ -70,6 +70,12 @@ public final class InferenceEngine: PartitionedWork {
         var classPacked: [UnsafeMutableRawPointer] = []
         var classBlockBytes: [Int] = []
         var classTaps: [Int] = []
+        /// c16 kernels: each class's taps are packed in reverse (ky, kx) order, so that they run
+        /// over ascending input rows and columns; with C a multiple of 8 an interior output then
+        /// reads its taps in place like a convolution window of nky x nkx taps, through this half
+        /// table (nil otherwise). `classKernel` holds (nky, nkx) per class.
+        var classWindowHalfOffsets: [UnsafeMutablePointer<Int>?] = []
+        var classKernel: [(Int, Int)] = []
         /// Convolution: byte offset of every tap from the window origin (qs8ConvTapOffsets).
         var tapOffsets: UnsafeMutablePointer<Int>?
         /// c16 kernels: half table of the convolution window (qs8ConvWindowHalfOffsets), read
@@ -256,8 +262,10 @@ public final class InferenceEngine: PartitionedWork {
                         plan.zeroBuffer = InferenceEngine.zeroBuffer(channels: cin, zeroPoint: zi)
                         for cy in 0..<g.strideY {
                             for cx in 0..<g.strideX {
-                                let kys = Array(stride(from: cy, to: kh, by: g.strideY))
-                                let kxs = Array(stride(from: cx, to: kw, by: g.strideX))
+                                var kys = Array(stride(from: cy, to: kh, by: g.strideY))
+                                var kxs = Array(stride(from: cx, to: kw, by: g.strideX))
+                                let reversed = kernels == .c16HalvesA72
+                                if reversed { kys.reverse(); kxs.reverse() }
                                 let taps = kys.count * kxs.count
                                 let k = taps * cin
                                 var sub = [Int8](repeating: 0, count: max(1, cout * k))
@@ -276,6 +284,17 @@ public final class InferenceEngine: PartitionedWork {
                                 plan.classPacked.append(p!)
                                 plan.classBlockBytes.append(bb)
                                 plan.classTaps.append(taps)
+                                plan.classKernel.append((kys.count, kxs.count))
+                                if reversed && cin % 8 == 0 && taps > 0 {
+                                    let cg = ConvGeometry(inputHeight: g.inputHeight, inputWidth: g.inputWidth, inputChannels: cin,
+                                                          kernelHeight: kys.count, kernelWidth: kxs.count, strideY: 1, strideX: 1,
+                                                          padTop: 0, padLeft: 0, outputHeight: 0, outputWidth: 0, outputChannels: cout)
+                                    let t = UnsafeMutablePointer<Int>.allocate(capacity: 2 * qs8ConvWindowChunks(cg))
+                                    qs8ConvWindowHalfOffsets(cg, out: t)
+                                    plan.classWindowHalfOffsets.append(t)
+                                } else {
+                                    plan.classWindowHalfOffsets.append(nil)
+                                }
                                 maxTile = max(maxTile, 2 * ((k + 15) & ~15))
                                 maxTaps = max(maxTaps, taps)
                                 maxChunks = max(maxChunks, (k + 15) / 16)
@@ -336,6 +355,7 @@ public final class InferenceEngine: PartitionedWork {
             p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate(); p.zeroBuffer?.deallocate(); p.tapOffsets?.deallocate()
             p.windowHalfOffsets?.deallocate()
             for c in p.classPacked { c.deallocate() }
+            for t in p.classWindowHalfOffsets { t?.deallocate() }
         }
         for s in scratch { s.deallocate() }
         for p in indirection { p.deallocate() }
@@ -652,14 +672,31 @@ public final class InferenceEngine: PartitionedWork {
                 var ox = ((cx - g.padLeft) % sx + sx) % sx
                 while ox < g.outputWidth {
                     let count = min(mr, (g.outputWidth - ox + sx - 1) / sx)
-                    qs8ConvTransposeIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, oy: oy, ox: ox, count: count, mr: mr, out: ind)
                     let c = output + (oy * g.outputWidth + ox) * cout
+                    if kernelFamily != .c16HalvesA72 {
+                        qs8ConvTransposeIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, oy: oy, ox: ox, count: count, mr: mr, out: ind)
+                    }
                     switch kernelFamily {
                     case .x86AVX2, .x86AVXVNNI:
                         indirectGEMM(rows: count, taps: taps, cin: cin, indirection: ind, packed: packed, blockBytes: bb,
                                      zeroPoint: zp, slope: slope, c: c, cStride: sx * cout, channels: cout)
                     case .c16HalvesA72:
-                        qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile)
+                        // Interior outputs: the class's taps in place (input rows iy0 ..< iy0 + nky,
+                        // columns ix0 ..< ix0 + nkx + count - 1, ascending = the reversed tap order).
+                        let (nky, nkx) = plan.classKernel[cls]
+                        let ty = oy + g.padTop, tx = ox + g.padLeft
+                        let kyMax = cy + (nky - 1) * g.strideY, kxMax = cx + (nkx - 1) * sx
+                        let iy0 = (ty - kyMax) / g.strideY, ix0 = (tx - kxMax) / sx
+                        if let table = plan.classWindowHalfOffsets[cls], ty >= kyMax, tx >= kxMax,
+                           iy0 + nky <= g.inputHeight, ix0 + count - 1 + nkx <= g.inputWidth {
+                            qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: input + (iy0 * g.inputWidth + ix0) * cin, aStride: cin,
+                                             halfOffsets: table, packedWeights: packed, blockBytes: bb, outputZeroPoint: zp,
+                                             negativeSlope: slope, c: c, cStride: sx * cout, channels: cout)
+                            break
+                        }
+                        qs8ConvTransposeIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, oy: oy, ox: ox, count: count, mr: mr, out: ind)
+                        qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile,
+                                             reversedTaps: true)
                         qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
                                          packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
                                          c: c, cStride: sx * cout, channels: cout)

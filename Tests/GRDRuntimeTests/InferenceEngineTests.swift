@@ -84,51 +84,66 @@ final class InferenceEngineTests: XCTestCase {
     /// widths so that pixel pairs straddle output rows, k3 s1/s2 and k1: every family against the
     /// scalar reference, bit for bit, at 1 to 3 threads.
     func testWideConvolutionsAgreeAcrossFamilies() throws {
-        var rng = SplitMix(seed: 31)
-        func w(_ n: Int) -> [Int8] { (0..<n).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) } }
-        func bias(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(truncatingIfNeeded: Int(rng.next() % 2001) - 1000) } }
-        func scales(_ n: Int) -> [Float] { (0..<n).map { _ in 0.0002 + Float(rng.next() % 100) * 0.00001 } }
-        var b = TestModelBuilder(height: 13, width: 11, channels: 1, inputScale: 0.01, inputZeroPoint: -5)
-        let t1 = b.tensor(13, 11, 16, scale: 0.05, zp: -9)
-        b.conv(0, t1, k: 3, stride: 1, pad: 1, slope: 0.2, weights: w(16 * 9), bias: bias(16), scales: scales(16))
-        let t2 = b.tensor(13, 11, 32, scale: 0.06, zp: 4)
-        b.conv(t1, t2, k: 3, stride: 1, pad: 1, slope: 0, weights: w(32 * 9 * 16), bias: bias(32), scales: scales(32))
-        let t3 = b.tensor(7, 6, 48, scale: 0.07, zp: -2)
-        b.conv(t2, t3, k: 3, stride: 2, pad: 1, slope: 0.2, weights: w(48 * 9 * 32), bias: bias(48), scales: scales(48))
-        let t4 = b.tensor(7, 6, 13, scale: 0.05, zp: 6)
-        b.conv(t3, t4, k: 3, stride: 1, pad: 1, slope: 1, weights: w(13 * 9 * 48), bias: bias(13), scales: scales(13))
-        let t5 = b.tensor(7, 6, 16, scale: 0.05, zp: 0)
-        b.conv(t4, t5, k: 1, stride: 1, pad: 0, slope: 0.2, weights: w(16 * 13), bias: bias(16), scales: scales(16))
-        let t5b = b.tensor(7, 6, 8, scale: 0.05, zp: -3)
-        b.conv(t5, t5b, k: 3, stride: 1, pad: 1, slope: 0.2, weights: w(8 * 9 * 16), bias: bias(8), scales: scales(8))
-        let t6 = b.tensor(7, 6, 5, scale: 0.05, zp: 1)
-        b.conv(t5b, t6, k: 1, stride: 1, pad: 0, slope: 1, weights: w(5 * 8), bias: bias(5), scales: scales(5))
-        let t7 = b.tensor(7, 6, 1, scale: 0.1, zp: -10)
-        b.conv(t6, t7, k: 3, stride: 1, pad: 1, slope: 1, weights: w(9 * 5), bias: bias(1), scales: scales(1))
-        let m = try GRDNetModel(path: writeTemp(b.build(), "wide"))
-        let reference = try InferenceEngine(model: m, threads: 1, precision: .int8, kernels: .scalar)
+        // The graph cut after op `ops` (only the output tensor outlives the run: the arena reuses
+        // the others), so every layer is checked as some model's output.
+        func model(ops: Int) -> (TestModelBuilder, count: Int) {
+            var rng = SplitMix(seed: 31)
+            func w(_ n: Int) -> [Int8] { (0..<n).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) } }
+            func bias(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(truncatingIfNeeded: Int(rng.next() % 2001) - 1000) } }
+            // Requantisation scales ~ 1 / (80 sqrt(K)): outputs spread over the int8 range.
+            func scales(_ n: Int, k: Int) -> [Float] {
+                (0..<n).map { _ in (0.5 + Float(rng.next() % 100) * 0.01) / (80 * Float(k).squareRoot()) }
+            }
+            var b = TestModelBuilder(height: 13, width: 11, channels: 1, inputScale: 0.01, inputZeroPoint: -5)
+            // (h, w, c, input, k, stride, pad, slope, transposed, output zero point)
+            let layers: [(Int, Int, Int, Int, Int, Int, Int, Float, Bool, Int32)] = [
+                (13, 11, 16, 0, 3, 1, 1, 0.2, false, -9),   // 1 -> 16 (im2col)
+                (13, 11, 32, 1, 3, 1, 1, 0, false, 4),      // 16 -> 32, odd width: pairs straddle rows
+                (7, 6, 48, 2, 3, 2, 1, 0.2, false, -2),     // stride 2
+                (7, 6, 13, 3, 3, 1, 1, 1, false, 6),        // 48 -> 13
+                (7, 6, 16, 4, 1, 1, 0, 0.2, false, 0),      // 1x1, C = 13 (im2col)
+                (7, 6, 8, 5, 3, 1, 1, 0.2, false, -3),      // 16 -> 8
+                (7, 6, 5, 6, 1, 1, 0, 1, false, 1),         // 1x1, C = 8 (half table)
+                (14, 12, 8, 5, 4, 2, 1, 0.2, true, 2),      // transposed k4 s2 p1, C = 16
+                (28, 24, 5, 8, 2, 2, 0, 1, true, -1),       // transposed k2 s2, C = 8
+                (7, 6, 24, 8, 4, 2, 1, 0, false, 0),        // k4 s2 on C = 8
+            ]
+            var tensors = [0]
+            var last = 0
+            for (i, l) in layers.prefix(ops).enumerated() {
+                let (h, wd, c, input, k, s, p, slope, transposed, zp) = l
+                let t = b.tensor(h, wd, c, scale: 0.05 + 0.01 * Float(i % 3), zp: zp)
+                let cin = b.tensors[tensors[input]].c
+                b.conv(tensors[input], t, k: k, stride: s, pad: p, slope: slope, weights: w(c * k * k * cin), bias: bias(c), scales: scales(c, k: k * k * cin),
+                       transposed: transposed)
+                tensors.append(t)
+                last = h * wd * c
+            }
+            return (b, last)
+        }
         var checked = 0
-        for seed in 0..<2 as Range<UInt64> {
-            fill(reference, seed: seed)
-            try reference.run(roi: nil)
-            let refT4 = Array(UnsafeBufferPointer(start: reference.tensorAddress(t4).assumingMemoryBound(to: Int8.self), count: 7 * 6 * 13))
-            XCTAssertGreaterThan(Set(refT4).count, 8, "outputs are not trivially constant")
-            for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76, .x86AVX2, .x86AVXVNNI] where family.isSupported {
-                for threads in [1, 2, 3] {
-                    let e = try InferenceEngine(model: m, threads: threads, precision: .int8, kernels: family)
-                    fill(e, seed: seed)
-                    try e.run(roi: nil)
-                    for (t, count) in [(t1, 13 * 11 * 16), (t2, 13 * 11 * 32), (t3, 7 * 6 * 48), (t4, 7 * 6 * 13), (t5, 7 * 6 * 16), (t5b, 7 * 6 * 8), (t6, 7 * 6 * 5)] {
-                        let got = Array(UnsafeBufferPointer(start: e.tensorAddress(t).assumingMemoryBound(to: Int8.self), count: count))
-                        let want = Array(UnsafeBufferPointer(start: reference.tensorAddress(t).assumingMemoryBound(to: Int8.self), count: count))
-                        XCTAssertEqual(got, want, "\(family) x\(threads) tensor \(t)")
+        for ops in 1...10 {
+            let (b, count) = model(ops: ops)
+            let m = try GRDNetModel(path: writeTemp(b.build(), "wide\(ops)"))
+            let reference = try InferenceEngine(model: m, threads: 1, precision: .int8, kernels: .scalar)
+            for seed in 0..<2 as Range<UInt64> {
+                fill(reference, seed: seed)
+                try reference.run(roi: nil)
+                let want = Array(reference.outputInt8)
+                XCTAssertEqual(want.count, count)
+                XCTAssertGreaterThan(Set(want).count, 3, "layer \(ops): outputs are not trivially constant")
+                for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76, .x86AVX2, .x86AVXVNNI] where family.isSupported {
+                    for threads in [1, 3] {
+                        let e = try InferenceEngine(model: m, threads: threads, precision: .int8, kernels: family)
+                        fill(e, seed: seed)
+                        try e.run(roi: nil)
+                        XCTAssertEqual(Array(e.outputInt8), want, "\(family) x\(threads) layer \(ops)")
+                        checked += 1
                     }
-                    XCTAssertEqual(Array(e.outputInt8), Array(reference.outputInt8), "\(family) x\(threads)")
-                    checked += 1
                 }
             }
         }
-        XCTAssertGreaterThanOrEqual(checked, 6)
+        XCTAssertGreaterThanOrEqual(checked, 40)
     }
 
     /// One convolution checked against a hand-written loop with the documented requantisation.
