@@ -60,4 +60,24 @@ final class QS8ElementwiseTests: XCTestCase {
             XCTAssertEqual(got, want, "concat pixels=\(pixels) \(ca)+\(cb)")
         }
     }
+
+    /// Requantising concat (different scales), 8 lanes at a time plus a scalar tail, against the
+    /// scalar formula for every value, multipliers that saturate both ends included.
+    func testRequantisingConcatMatchesScalarFormula() {
+        var r = Rng(s: 6)
+        for (pixels, c, co, offset) in [(5, 8, 16, 8), (4, 16, 24, 0), (3, 13, 20, 7), (6, 3, 5, 2), (2, 64, 128, 64)] {
+            for (zi, zo, m): (Int32, Int32, Float) in [(-7, 3, 0.73), (127, -128, 1.9), (-128, 127, 0.051), (5, 0, 3.3)] {
+                let input = random(pixels * c, &r)
+                var got = [Int8](repeating: 77, count: pixels * co)
+                qs8ConcatSlice(pixels: pixels, channels: c, input: input, inputZeroPoint: zi, multiplier: m, identical: false,
+                               output: &got, outputChannels: co, offset: offset, outputZeroPoint: zo)
+                let rq = RequantizationFP32(zeroPoint: zo)
+                var want = [Int8](repeating: 77, count: pixels * co)
+                for p in 0..<pixels { for ch in 0..<c {
+                    want[p * co + offset + ch] = rq.clampToOutput(Float(Int32(input[p * c + ch]) - zi) * m)
+                } }
+                XCTAssertEqual(got, want, "concat c=\(c) co=\(co) zi=\(zi) zo=\(zo) m=\(m)")
+            }
+        }
+    }
 }
