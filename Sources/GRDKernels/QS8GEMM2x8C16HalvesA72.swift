@@ -70,16 +70,26 @@ public func qs8GEMM2x8C16HalvesA72(
     if rows > 1 { qs8StoreLanes8(q1, c + cStride, channels) }
 }
 
-/// Stores the first `count` (<= 8) lanes; the full-vector case is one store.
+/// Stores the first `count` (<= 8) lanes; the full-vector case is one store, the others at most
+/// three (4, 2, 1 bytes), with no loop that LLVM could turn into a memcpy call.
 @inline(__always)
 public func qs8StoreLanes8(_ v: SIMD8<Int8>, _ dst: UnsafeMutablePointer<Int8>, _ count: Int) {
+    let d = UnsafeMutableRawPointer(dst)
     if count >= 8 {
-        UnsafeMutableRawPointer(dst).storeBytes(of: v, as: SIMD8<Int8>.self)
+        d.storeBytes(of: v, as: SIMD8<Int8>.self)
         return
     }
-    var tmp = v
-    withUnsafeBytes(of: &tmp) { raw in
-        var j = 0
-        while j < count { dst[j] = Int8(bitPattern: raw[j]); j &+= 1 }
+    var rest = v
+    var i = 0
+    if count & 4 != 0 {
+        d.storeBytes(of: rest.lowHalf, as: SIMD4<Int8>.self)
+        rest = SIMD8<Int8>(lowHalf: rest.highHalf, highHalf: rest.highHalf)
+        i = 4
     }
+    if count & 2 != 0 {
+        d.storeBytes(of: rest.lowHalf.lowHalf, toByteOffset: i, as: SIMD2<Int8>.self)
+        rest = SIMD8<Int8>(lowHalf: SIMD4<Int8>(lowHalf: rest.lowHalf.highHalf, highHalf: rest.lowHalf.highHalf), highHalf: rest.highHalf)
+        i &+= 2
+    }
+    if count & 1 != 0 { dst[i] = rest[0] }
 }

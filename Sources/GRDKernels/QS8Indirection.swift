@@ -135,21 +135,22 @@ public func qs8ConvTransposeIndirection(
 
 /// Copies `rows` rows of an indirection buffer (taps x `channels` bytes each) into a dense tile
 /// of `paddedK` bytes per row, zero-filled past taps * channels: the input of the GEMM kernels.
+/// `reversedTaps` writes the taps last to first (weights packed in reverse tap order).
 public func qs8GatherIndirection(
     taps: Int, channels: Int, rows: Int, mr: Int, indirection: UnsafePointer<UnsafePointer<Int8>>,
-    paddedK: Int, tile: UnsafeMutablePointer<Int8>
+    paddedK: Int, tile: UnsafeMutablePointer<Int8>, reversedTaps: Bool = false
 ) {
     var r = 0
     while r < rows {
         var dst = tile + r &* paddedK
         var t = 0
         while t < taps {
-            UnsafeMutableRawPointer(dst).copyMemory(from: indirection[t &* mr &+ r], byteCount: channels)
+            qs8CopyBytes(dst, indirection[(reversedTaps ? taps &- 1 &- t : t) &* mr &+ r], channels)
             dst += channels
             t &+= 1
         }
         let tail = paddedK &- taps &* channels
-        if tail > 0 { UnsafeMutableRawPointer(dst).initializeMemory(as: Int8.self, repeating: 0, count: tail) }
+        if tail > 0 { qs8FillBytes(dst, 0, tail) }
         r &+= 1
     }
 }

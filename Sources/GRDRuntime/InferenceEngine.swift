@@ -44,6 +44,9 @@ public final class InferenceEngine: PartitionedWork {
     private let scratch: [UnsafeMutableRawPointer]
     /// Per-thread indirection buffers (4 pointers per tap, for the largest kernel).
     private let indirection: [UnsafeMutablePointer<UnsafePointer<Int8>>]
+    /// c16 kernels: the identity half table (8 * h) for dense rows (im2col tiles), as long as
+    /// the largest padded reduction / 8.
+    private let denseHalfOffsets: UnsafeMutablePointer<Int>
     private let inputFloatTable: [Float]
     private let pool: WorkerPool
     private var activeROI: UnsafePointer<UInt8>?
@@ -70,8 +73,18 @@ public final class InferenceEngine: PartitionedWork {
         /// SDOT family: per parity class, the byte offsets of its taps from the input pixel under
         /// its first tap (negative: later taps read earlier pixels), for the window form.
         var classTapOffsets: [UnsafeMutablePointer<Int>] = []
+        /// c16 kernels: each class's taps are packed in reverse (ky, kx) order, so that they run
+        /// over ascending input rows and columns; with C a multiple of 8 an interior output then
+        /// reads its taps in place like a convolution window of nky x nkx taps, through this half
+        /// table (nil otherwise). `classKernel` holds (nky, nkx) per class.
+        var classWindowHalfOffsets: [UnsafeMutablePointer<Int>?] = []
+        var classKernel: [(Int, Int)] = []
         /// Convolution: byte offset of every tap from the window origin (qs8ConvTapOffsets).
         var tapOffsets: UnsafeMutablePointer<Int>?
+        /// c16 kernels: half table of the convolution window (qs8ConvWindowHalfOffsets), read
+        /// in place for pixels whose window lies inside the input; nil when C is not a multiple
+        /// of 8 (those convolutions go through the im2col tile).
+        var windowHalfOffsets: UnsafeMutablePointer<Int>?
     }
 
     /// Output pixels per micro-kernel call (the GEMM's rows).
@@ -203,6 +216,7 @@ public final class InferenceEngine: PartitionedWork {
         // Plans: packed weights and per-thread im2col tiles sized for the largest convolution.
         var maxTile = 64
         var maxTaps = 1
+        var maxChunks = 1
         var plans: [OpPlan] = []
         for op in model.ops {
             var plan = OpPlan()
@@ -230,6 +244,11 @@ public final class InferenceEngine: PartitionedWork {
                         && op.padTop == 0 && op.padLeft == 0 && inT.channels % 16 == 0
                     plan.units = (outT.height * outT.width + 1) / 2
                     maxTile = max(maxTile, 2 * kp)
+                    maxChunks = max(maxChunks, kp / 16)
+                    if kernels == .c16HalvesA72 && qs8ConvWindowChunks(g) > 0 {
+                        plan.windowHalfOffsets = .allocate(capacity: 2 * qs8ConvWindowChunks(g))
+                        qs8ConvWindowHalfOffsets(g, out: plan.windowHalfOffsets!)
+                    }
                     let cout = outT.channels
                     if kernels.isIndirect {
                         plan.units = (outT.height * outT.width + 3) / 4
@@ -255,8 +274,10 @@ public final class InferenceEngine: PartitionedWork {
                         plan.zeroBuffer = InferenceEngine.zeroBuffer(channels: cin, zeroPoint: zi)
                         for cy in 0..<g.strideY {
                             for cx in 0..<g.strideX {
-                                let kys = Array(stride(from: cy, to: kh, by: g.strideY))
-                                let kxs = Array(stride(from: cx, to: kw, by: g.strideX))
+                                var kys = Array(stride(from: cy, to: kh, by: g.strideY))
+                                var kxs = Array(stride(from: cx, to: kw, by: g.strideX))
+                                let reversed = kernels == .c16HalvesA72
+                                if reversed { kys.reverse(); kxs.reverse() }
                                 let taps = kys.count * kxs.count
                                 let k = taps * cin
                                 var sub = [Int8](repeating: 0, count: max(1, cout * k))
@@ -275,6 +296,17 @@ public final class InferenceEngine: PartitionedWork {
                                 plan.classPacked.append(p!)
                                 plan.classBlockBytes.append(bb)
                                 plan.classTaps.append(taps)
+                                plan.classKernel.append((kys.count, kxs.count))
+                                if reversed && cin % 8 == 0 && taps > 0 {
+                                    let cg = ConvGeometry(inputHeight: g.inputHeight, inputWidth: g.inputWidth, inputChannels: cin,
+                                                          kernelHeight: kys.count, kernelWidth: kxs.count, strideY: 1, strideX: 1,
+                                                          padTop: 0, padLeft: 0, outputHeight: 0, outputWidth: 0, outputChannels: cout)
+                                    let t = UnsafeMutablePointer<Int>.allocate(capacity: 2 * qs8ConvWindowChunks(cg))
+                                    qs8ConvWindowHalfOffsets(cg, out: t)
+                                    plan.classWindowHalfOffsets.append(t)
+                                } else {
+                                    plan.classWindowHalfOffsets.append(nil)
+                                }
                                 maxTile = max(maxTile, 2 * ((k + 15) & ~15))
                                 maxTaps = max(maxTaps, taps)
                                 if kernels == .sdotIGEMMA76 {
@@ -286,6 +318,7 @@ public final class InferenceEngine: PartitionedWork {
                                     } }
                                     plan.classTapOffsets.append(offsets)
                                 }
+                                maxChunks = max(maxChunks, (k + 15) / 16)
                             }
                         }
                     }
@@ -329,6 +362,8 @@ public final class InferenceEngine: PartitionedWork {
             indirection.append(p)
         }
         self.indirection = indirection
+        denseHalfOffsets = .allocate(capacity: 2 * maxChunks)
+        qs8DenseHalfOffsets(chunks: maxChunks, out: denseHalfOffsets)
         pool = try WorkerPool(threads: threads)
         pool.work = self
     }
@@ -339,11 +374,14 @@ public final class InferenceEngine: PartitionedWork {
         arena.deallocate()
         for p in plans {
             p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate(); p.zeroBuffer?.deallocate(); p.tapOffsets?.deallocate()
+            p.windowHalfOffsets?.deallocate()
             for c in p.classPacked { c.deallocate() }
             for c in p.classTapOffsets { c.deallocate() }
+            for t in p.classWindowHalfOffsets { t?.deallocate() }
         }
         for s in scratch { s.deallocate() }
         for p in indirection { p.deallocate() }
+        denseHalfOffsets.deallocate()
     }
 
     /// Address of a tensor in the arena (stable for the engine's lifetime).
@@ -496,6 +534,11 @@ public final class InferenceEngine: PartitionedWork {
                 }
                 return
             }
+            if kernelFamily == .c16HalvesA72 {
+                runConvC16(plan, begin, end, part, input: input, output: output,
+                           inputZeroPoint: Int8(truncatingIfNeeded: inQ.zeroPoint), zeroPoint: zp, slope: slope)
+                return
+            }
             var p = begin * 2
             let pEnd = min(end * 2, totalPixels)
             while p < pEnd {
@@ -510,15 +553,6 @@ public final class InferenceEngine: PartitionedWork {
                 }
                 let c = output + p * cout
                 switch kernelFamily {
-                case .c16HalvesA72:
-                    var nb = 0
-                    while nb < cout {
-                        qs8GEMM2x8C16HalvesA72(rows: rows, kc: kp, a: a, aStride: aStride,
-                                               packedWeights: plan.packed! + (nb / 8) * plan.blockBytes,
-                                               outputZeroPoint: zp, negativeSlope: slope,
-                                               c: c + nb, cStride: cout, channels: min(8, cout - nb))
-                        nb += 8
-                    }
                 case .dotLoopA76:
                     var nb = 0
                     while nb < cout {
@@ -528,7 +562,7 @@ public final class InferenceEngine: PartitionedWork {
                                              c: c + nb, cStride: cout, channels: min(4, cout - nb))
                         nb += 4
                     }
-                case .scalar, .x86AVX2, .x86AVXVNNI, .sdotIGEMMA76:
+                case .scalar, .x86AVX2, .x86AVXVNNI, .c16HalvesA72, .sdotIGEMMA76:
                     let k = g.reductionSize
                     let rq = RequantizationFP32(zeroPoint: zp)
                     op.qWeights.withUnsafeBufferPointer { w in
@@ -663,6 +697,45 @@ public final class InferenceEngine: PartitionedWork {
         }
     }
 
+    /// Convolution with the c16 kernels, output pixels 2 * begin ..< 2 * end: two pixels per call,
+    /// every output channel in that call. When C is a multiple of 8, pixels whose window lies
+    /// inside the input (1x1 convolutions: all) are read in place through the window's half table,
+    /// with no copy; the others (image borders, C = 1, 2, 3 ...) go through the im2col tile.
+    private func runConvC16(_ plan: OpPlan, _ begin: Int, _ end: Int, _ part: Int,
+                            input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
+                            inputZeroPoint: Int8, zeroPoint zp: Int32, slope: Float) {
+        let g = plan.geometry
+        let cout = g.outputChannels, kp = g.paddedReductionSize
+        let tile = scratch[part].assumingMemoryBound(to: Int8.self)
+        let packed = UnsafeRawPointer(plan.packed!), bb = plan.blockBytes
+        let window = plan.windowHalfOffsets, pixelStride = g.strideX * g.inputChannels
+        let ow = g.outputWidth, rowBytes = g.inputWidth * g.inputChannels
+        var p = begin * 2
+        let pEnd = min(end * 2, g.outputHeight * ow)
+        // Output coordinates advance with p (no division per pixel pair); the window test is
+        // qs8ConvWindowOrigin's: both pixels in one output row, every tap inside the input.
+        var oy = p / ow, ox = p - oy * ow
+        while p < pEnd {
+            let rows = min(2, pEnd - p)
+            let c = output + p * cout
+            let iy0 = oy * g.strideY - g.padTop, ix0 = ox * g.strideX - g.padLeft
+            if let offsets = window, ox + rows <= ow, iy0 >= 0, iy0 + g.kernelHeight <= g.inputHeight,
+               ix0 >= 0, ix0 + (rows - 1) * g.strideX + g.kernelWidth <= g.inputWidth {
+                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: input + iy0 * rowBytes + ix0 * g.inputChannels, aStride: pixelStride,
+                                 halfOffsets: offsets, packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                 c: c, cStride: cout, channels: cout)
+            } else {
+                qs8Im2Col(g, input: input, zeroPoint: inputZeroPoint, firstPixel: p, count: rows, tile: tile)
+                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
+                                 packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                 c: c, cStride: cout, channels: cout)
+            }
+            p += rows
+            ox += rows
+            while ox >= ow { ox -= ow; oy += 1 }
+        }
+    }
+
     /// Transposed convolution rows begin ..< end with the SDOT kernels: per output row and parity
     /// class, the class's pixels (every strideX-th) in groups of 4. Consecutive class pixels read
     /// consecutive input pixels, so groups whose taps all lie inside the input run in the window
@@ -735,21 +808,34 @@ public final class InferenceEngine: PartitionedWork {
                 var ox = ((cx - g.padLeft) % sx + sx) % sx
                 while ox < g.outputWidth {
                     let count = min(mr, (g.outputWidth - ox + sx - 1) / sx)
-                    qs8ConvTransposeIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, oy: oy, ox: ox, count: count, mr: mr, out: ind)
                     let c = output + (oy * g.outputWidth + ox) * cout
+                    if kernelFamily != .c16HalvesA72 {
+                        qs8ConvTransposeIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, oy: oy, ox: ox, count: count, mr: mr, out: ind)
+                    }
                     switch kernelFamily {
                     case .x86AVX2, .x86AVXVNNI, .sdotIGEMMA76:
                         indirectGEMM(rows: count, taps: taps, cin: cin, indirection: ind, packed: packed, blockBytes: bb,
                                      zeroPoint: zp, slope: slope, c: c, cStride: sx * cout, channels: cout)
                     case .c16HalvesA72:
-                        qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile)
-                        var nb = 0
-                        while nb < cout {
-                            qs8GEMM2x8C16HalvesA72(rows: count, kc: kp, a: tile, aStride: kp, packedWeights: packed + (nb / 8) * bb,
-                                                   outputZeroPoint: zp, negativeSlope: slope,
-                                                   c: c + nb, cStride: sx * cout, channels: min(8, cout - nb))
-                            nb += 8
+                        // Interior outputs: the class's taps in place (input rows iy0 ..< iy0 + nky,
+                        // columns ix0 ..< ix0 + nkx + count - 1, ascending = the reversed tap order).
+                        let (nky, nkx) = plan.classKernel[cls]
+                        let ty = oy + g.padTop, tx = ox + g.padLeft
+                        let kyMax = cy + (nky - 1) * g.strideY, kxMax = cx + (nkx - 1) * sx
+                        let iy0 = (ty - kyMax) / g.strideY, ix0 = (tx - kxMax) / sx
+                        if let table = plan.classWindowHalfOffsets[cls], ty >= kyMax, tx >= kxMax,
+                           iy0 + nky <= g.inputHeight, ix0 + count - 1 + nkx <= g.inputWidth {
+                            qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: input + (iy0 * g.inputWidth + ix0) * cin, aStride: cin,
+                                             halfOffsets: table, packedWeights: packed, blockBytes: bb, outputZeroPoint: zp,
+                                             negativeSlope: slope, c: c, cStride: sx * cout, channels: cout)
+                            break
                         }
+                        qs8ConvTransposeIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, oy: oy, ox: ox, count: count, mr: mr, out: ind)
+                        qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile,
+                                             reversedTaps: true)
+                        qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
+                                         packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                         c: c, cStride: sx * cout, channels: cout)
                     case .dotLoopA76:
                         qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile)
                         var nb = 0

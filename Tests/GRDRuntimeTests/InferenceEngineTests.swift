@@ -79,6 +79,73 @@ final class InferenceEngineTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checked, 9)
     }
 
+    /// Convolutions with 8 to 48 input channels (the c16 family reads interior windows in place
+    /// through half tables, the borders through the im2col tile), odd
+    /// widths so that pixel pairs straddle output rows, k3 s1/s2 and k1: every family against the
+    /// scalar reference, bit for bit, at 1 to 3 threads.
+    func testWideConvolutionsAgreeAcrossFamilies() throws {
+        // The graph cut after op `ops` (only the output tensor outlives the run: the arena reuses
+        // the others), so every layer is checked as some model's output.
+        func model(ops: Int) -> (TestModelBuilder, count: Int) {
+            var rng = SplitMix(seed: 31)
+            func w(_ n: Int) -> [Int8] { (0..<n).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) } }
+            func bias(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(truncatingIfNeeded: Int(rng.next() % 2001) - 1000) } }
+            // Requantisation scales ~ 1 / (80 sqrt(K)): outputs spread over the int8 range.
+            func scales(_ n: Int, k: Int) -> [Float] {
+                (0..<n).map { _ in (0.5 + Float(rng.next() % 100) * 0.01) / (80 * Float(k).squareRoot()) }
+            }
+            var b = TestModelBuilder(height: 13, width: 11, channels: 1, inputScale: 0.01, inputZeroPoint: -5)
+            // (h, w, c, input, k, stride, pad, slope, transposed, output zero point)
+            let layers: [(Int, Int, Int, Int, Int, Int, Int, Float, Bool, Int32)] = [
+                (13, 11, 16, 0, 3, 1, 1, 0.2, false, -9),   // 1 -> 16 (im2col)
+                (13, 11, 32, 1, 3, 1, 1, 0, false, 4),      // 16 -> 32, odd width: pairs straddle rows
+                (7, 6, 48, 2, 3, 2, 1, 0.2, false, -2),     // stride 2
+                (7, 6, 13, 3, 3, 1, 1, 1, false, 6),        // 48 -> 13
+                (7, 6, 16, 4, 1, 1, 0, 0.2, false, 0),      // 1x1, C = 13 (im2col)
+                (7, 6, 8, 5, 3, 1, 1, 0.2, false, -3),      // 16 -> 8
+                (7, 6, 5, 6, 1, 1, 0, 1, false, 1),         // 1x1, C = 8 (half table)
+                (14, 12, 8, 5, 4, 2, 1, 0.2, true, 2),      // transposed k4 s2 p1, C = 16
+                (28, 24, 5, 8, 2, 2, 0, 1, true, -1),       // transposed k2 s2, C = 8
+                (7, 6, 24, 8, 4, 2, 1, 0, false, 0),        // k4 s2 on C = 8
+            ]
+            var tensors = [0]
+            var last = 0
+            for (i, l) in layers.prefix(ops).enumerated() {
+                let (h, wd, c, input, k, s, p, slope, transposed, zp) = l
+                let t = b.tensor(h, wd, c, scale: 0.05 + 0.01 * Float(i % 3), zp: zp)
+                let cin = b.tensors[tensors[input]].c
+                b.conv(tensors[input], t, k: k, stride: s, pad: p, slope: slope, weights: w(c * k * k * cin), bias: bias(c), scales: scales(c, k: k * k * cin),
+                       transposed: transposed)
+                tensors.append(t)
+                last = h * wd * c
+            }
+            return (b, last)
+        }
+        var checked = 0
+        for ops in 1...10 {
+            let (b, count) = model(ops: ops)
+            let m = try GRDNetModel(path: writeTemp(b.build(), "wide\(ops)"))
+            let reference = try InferenceEngine(model: m, threads: 1, precision: .int8, kernels: .scalar)
+            for seed in 0..<2 as Range<UInt64> {
+                fill(reference, seed: seed)
+                try reference.run(roi: nil)
+                let want = Array(reference.outputInt8)
+                XCTAssertEqual(want.count, count)
+                XCTAssertGreaterThan(Set(want).count, 3, "layer \(ops): outputs are not trivially constant")
+                for family in [QS8KernelFamily.c16HalvesA72, .dotLoopA76, .x86AVX2, .x86AVXVNNI] where family.isSupported {
+                    for threads in [1, 3] {
+                        let e = try InferenceEngine(model: m, threads: threads, precision: .int8, kernels: family)
+                        fill(e, seed: seed)
+                        try e.run(roi: nil)
+                        XCTAssertEqual(Array(e.outputInt8), want, "\(family) x\(threads) layer \(ops)")
+                        checked += 1
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(checked, 40)
+    }
+
     /// One convolution checked against a hand-written loop with the documented requantisation.
     func testConvolutionMatchesDocumentedSemantics() throws {
         var b = TestModelBuilder(height: 6, width: 6, channels: 1, inputScale: 0.02, inputZeroPoint: -3)

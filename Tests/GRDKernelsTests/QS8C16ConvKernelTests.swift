@@ -1,0 +1,176 @@
+import XCTest
+@testable import GRDKernels
+
+/// The c16 convolution kernel with chunk tables (`qs8GEMM2x8C16A72`), the inline im2col and the
+/// in-place window path, each against a plain reference, bit for bit.
+final class QS8C16ConvKernelTests: XCTestCase {
+    struct Rng { var s: UInt64; mutating func next() -> UInt64 { s = s &* 6364136223846793005 &+ 1442695040888963407; return s >> 33 } }
+
+    /// Scalar reference of C[r][c] for dense rows A[r][0..<k].
+    func reference(a: [Int8], rows: Int, k: Int, w: [Int8], n: Int, bias: [Int32], scales: [Float], zp: Int32, slope: Float) -> [Int8] {
+        var want = [Int8](repeating: 0, count: rows * n)
+        let rq = RequantizationFP32(zeroPoint: zp)
+        for row in 0..<rows { for c in 0..<n {
+            var acc = bias[c]
+            for i in 0..<k { acc &+= Int32(a[row * k + i]) * Int32(w[c * k + i]) }
+            want[row * n + c] = rq.requantize(acc, scale: scales[c], negativeSlope: slope)
+        } }
+        return want
+    }
+
+    /// Runs the kernel on rows whose 8-byte halves are scattered in memory (a shuffled, gapped half
+    /// table, row stride not a multiple of 8) and compares with the reference on the dense rows.
+    func check(kc: Int, n: Int, rows: Int, worstCase: Bool, slope: Float, seed: UInt64, line: UInt = #line) {
+        var r = Rng(s: seed)
+        let chunks = kc / 16
+        var a = (0..<(rows * kc)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 256) - 128) }
+        var w = (0..<(n * kc)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 255) - 127) }
+        if worstCase {
+            a = [Int8](repeating: -128, count: rows * kc)
+            for i in 0..<(n * kc) { w[i] = (i / kc) % 2 == 0 ? 127 : -127 }
+        }
+        let bias = (0..<n).map { _ in Int32(Int(r.next() % 20001) - 10000) }
+        let scales = (0..<n).map { _ in worstCase ? Float(1.0 / 16384) : 0.0001 + Float(r.next() % 1000) * 0.000001 }
+        let zp = Int32(Int(r.next() % 41) - 20)
+        let want = reference(a: a, rows: rows, k: kc, w: w, n: n, bias: bias, scales: scales, zp: zp, slope: slope)
+
+        // Half h of every row sits at slot perm[h] (slots 11 bytes apart), rows 22 * chunks + 5 apart.
+        var perm = Array(0..<(2 * chunks))
+        for i in stride(from: 2 * chunks - 1, to: 0, by: -1) { perm.swapAt(i, Int(r.next() % UInt64(i + 1))) }
+        let offsets = perm.map { 11 * $0 }
+        let aStride = 22 * chunks + 5
+        var scattered = [Int8](repeating: 99, count: rows * aStride + 16)
+        for row in 0..<rows { for h in 0..<(2 * chunks) { for j in 0..<8 {
+            scattered[row * aStride + offsets[h] + j] = a[row * kc + 8 * h + j]
+        } } }
+        let blockBytes = qs8PackedC16BlockBytes(kc: kc)
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: blockBytes * ((n + 7) / 8), alignment: 16)
+        defer { packed.deallocate() }
+        qs8PackC16(n: n, k: kc, kcPadded: kc, weights: w, bias: bias, scales: scales, into: packed)
+        // Output rows n + 3 apart, with a guard byte pattern that must survive past each row's n lanes.
+        let cStride = n + 3
+        var got = [Int8](repeating: 55, count: rows * cStride)
+        scattered.withUnsafeBufferPointer { ap in offsets.withUnsafeBufferPointer { op in got.withUnsafeMutableBufferPointer { cp in
+            qs8GEMM2x8C16A72(rows: rows, chunks: chunks, a: ap.baseAddress!, aStride: aStride, halfOffsets: op.baseAddress!,
+                             packedWeights: packed, blockBytes: blockBytes, outputZeroPoint: zp, negativeSlope: slope,
+                             c: cp.baseAddress!, cStride: cStride, channels: n)
+        } } }
+        for row in 0..<rows {
+            XCTAssertEqual(Array(got[(row * cStride)..<(row * cStride + n)]), Array(want[(row * n)..<(row * n + n)]),
+                           "kc=\(kc) n=\(n) rows=\(rows) worst=\(worstCase) slope=\(slope) row=\(row)", line: line)
+            XCTAssertEqual(Array(got[(row * cStride + n)..<(row * cStride + cStride)]), [55, 55, 55],
+                           "kc=\(kc) n=\(n) rows=\(rows): wrote past the row's \(n) channels", line: line)
+        }
+    }
+
+    func testChunkTableKernelMatchesScalarReference() {
+        var seed: UInt64 = 1
+        for kc in [16, 32, 48, 80, 144, 576] {
+            for n in [1, 2, 3, 4, 5, 7, 8, 13, 16, 24, 64] {
+                for rows in [1, 2] {
+                    for slope: Float in [1, 0, 0.2] {
+                        check(kc: kc, n: n, rows: rows, worstCase: false, slope: slope, seed: seed)
+                        seed += 1
+                    }
+                }
+            }
+        }
+    }
+
+    func testChunkTableKernelWorstCaseAccumulation() {
+        // -128 activations against +-127 weights: the Int16 pair sums at their limit (2 * 128 * 127).
+        for kc in [16, 64, 576, 1152] {
+            check(kc: kc, n: 8, rows: 2, worstCase: true, slope: 1, seed: 99)
+            check(kc: kc, n: 5, rows: 1, worstCase: true, slope: 0.2, seed: 98)
+        }
+    }
+
+    /// The im2col tile against a plain per-tap reference, for every pixel, including the zero
+    /// padding of k up to the next multiple of 16.
+    func testIm2ColMatchesNaiveReference() {
+        var r = Rng(s: 7)
+        for (h, w, c, k, s, pad) in [(7, 9, 1, 3, 1, 1), (6, 6, 2, 3, 1, 1), (9, 7, 3, 3, 2, 1), (8, 8, 8, 3, 1, 1), (8, 10, 8, 3, 2, 1),
+                                     (6, 5, 16, 3, 1, 1), (5, 5, 32, 3, 2, 1), (4, 6, 64, 3, 1, 1), (5, 7, 16, 1, 1, 0), (8, 8, 5, 4, 2, 1),
+                                     (6, 6, 40, 2, 2, 0)] {
+            let oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1
+            let g = ConvGeometry(inputHeight: h, inputWidth: w, inputChannels: c, kernelHeight: k, kernelWidth: k, strideY: s, strideX: s,
+                                 padTop: pad, padLeft: pad, outputHeight: oh, outputWidth: ow, outputChannels: 1)
+            let input = (0..<(h * w * c)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 256) - 128) }
+            let zp: Int8 = -7
+            let kp = g.paddedReductionSize
+            var want = [Int8](repeating: 0, count: oh * ow * kp)
+            for oy in 0..<oh { for ox in 0..<ow {
+                var i = (oy * ow + ox) * kp
+                for ky in 0..<k { for kx in 0..<k { for ch in 0..<c {
+                    let iy = oy * s - pad + ky, ix = ox * s - pad + kx
+                    want[i] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? input[(iy * w + ix) * c + ch] : zp
+                    i += 1
+                } } }
+            } }
+            for first in stride(from: 0, to: oh * ow, by: 3) {
+                let count = min(3, oh * ow - first)
+                var got = [Int8](repeating: 33, count: 3 * kp + 1)
+                input.withUnsafeBufferPointer { ip in
+                    qs8Im2Col(g, input: ip.baseAddress!, zeroPoint: zp, firstPixel: first, count: count, tile: &got)
+                }
+                XCTAssertEqual(Array(got[0..<(count * kp)]), Array(want[(first * kp)..<((first + count) * kp)]),
+                               "h=\(h) w=\(w) c=\(c) k=\(k) s=\(s) pad=\(pad) first=\(first)")
+                XCTAssertEqual(got[count * kp], 33, "im2col wrote past \(count) patches (c=\(c) k=\(k))")
+            }
+        }
+    }
+
+    /// The in-place window (half table from the window origin) gives the same outputs as the
+    /// im2col tile for every pixel pair whose windows lie inside the input.
+    func testWindowHalvesMatchIm2Col() {
+        var r = Rng(s: 21)
+        for (h, w, c, s, n, k, pad) in [(6, 7, 16, 1, 8, 3, 1), (7, 9, 32, 2, 13, 3, 1), (5, 6, 48, 1, 16, 3, 1), (6, 6, 16, 2, 3, 3, 1),
+                                        (7, 8, 8, 1, 8, 3, 1), (8, 7, 8, 2, 16, 3, 1), (5, 7, 24, 1, 5, 3, 1), (5, 5, 8, 1, 1, 1, 0),
+                                        (6, 5, 40, 1, 9, 1, 0), (6, 6, 8, 2, 4, 2, 0)] {
+            let oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1
+            let g = ConvGeometry(inputHeight: h, inputWidth: w, inputChannels: c, kernelHeight: k, kernelWidth: k, strideY: s, strideX: s,
+                                 padTop: pad, padLeft: pad, outputHeight: oh, outputWidth: ow, outputChannels: n)
+            XCTAssertEqual(qs8ConvWindowChunks(g), (k * k * c + 15) / 16)
+            let kp = g.paddedReductionSize
+            let input = (0..<(h * w * c)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 256) - 128) }
+            let kk = k * k * c
+            let wts = (0..<(n * kk)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 255) - 127) }
+            let bias = (0..<n).map { _ in Int32(Int(r.next() % 2001) - 1000) }
+            let scales = (0..<n).map { _ in 0.001 + Float(r.next() % 1000) * 0.00001 }
+            let bb = qs8PackedC16BlockBytes(kc: kp)
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: bb * ((n + 7) / 8), alignment: 16)
+            defer { packed.deallocate() }
+            qs8PackC16(n: n, k: kk, kcPadded: kp, weights: wts, bias: bias, scales: scales, into: packed)
+            var window = [Int](repeating: -1, count: 2 * qs8ConvWindowChunks(g))
+            qs8ConvWindowHalfOffsets(g, out: &window)
+            XCTAssertFalse(window.contains(-1), "half table not filled")
+            var dense = [Int](repeating: -1, count: kp / 8)
+            qs8DenseHalfOffsets(chunks: kp / 16, out: &dense)
+            XCTAssertEqual(dense, (0..<(kp / 8)).map { 8 * $0 })
+            var inside = 0
+            input.withUnsafeBufferPointer { ip in
+                for p in 0..<(oh * ow) {
+                    for rows in [1, 2] where p + rows <= oh * ow {
+                        guard let origin = qs8ConvWindowOrigin(g, input: ip.baseAddress!, firstPixel: p, count: rows, mr: rows) else { continue }
+                        inside += 1
+                        var tile = [Int8](repeating: 0, count: 2 * kp)
+                        qs8Im2Col(g, input: ip.baseAddress!, zeroPoint: 0, firstPixel: p, count: rows, tile: &tile)
+                        var viaTile = [Int8](repeating: 0, count: 2 * n), viaWindow = [Int8](repeating: 1, count: 2 * n)
+                        qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: dense, packedWeights: packed,
+                                         blockBytes: bb, outputZeroPoint: 3, negativeSlope: 0.2, c: &viaTile, cStride: n, channels: n)
+                        qs8GEMM2x8C16A72(rows: rows, chunks: window.count / 2, a: origin, aStride: s * c, halfOffsets: window, packedWeights: packed,
+                                         blockBytes: bb, outputZeroPoint: 3, negativeSlope: 0.2, c: &viaWindow, cStride: n, channels: n)
+                        XCTAssertEqual(Array(viaWindow[0..<(rows * n)]), Array(viaTile[0..<(rows * n)]), "h=\(h) w=\(w) c=\(c) k=\(k) s=\(s) p=\(p) rows=\(rows)")
+                    }
+                }
+            }
+            XCTAssertGreaterThan(inside, 0, "no interior pixel in \(h)x\(w) stride \(s)")
+        }
+        // C not a multiple of 8: no window path.
+        for c in [1, 2, 3, 12] {
+            let g = ConvGeometry(inputHeight: 8, inputWidth: 8, inputChannels: c, kernelHeight: 3, kernelWidth: 3, strideY: 1, strideX: 1,
+                                 padTop: 1, padLeft: 1, outputHeight: 8, outputWidth: 8, outputChannels: 8)
+            XCTAssertEqual(qs8ConvWindowChunks(g), 0)
+        }
+    }
+}
