@@ -14,10 +14,10 @@ export OMP_WAIT_POLICY=PASSIVE
 cd "$here"
 if [ "${3:-}" != "--ship-only" ]; then
     # the shipped run (session 3): whole 256x256 frames (batch 4) so a break at the tile's edge is
-    # seen in context, 30% synthetic breaks, focal alpha 0.25, a 1000-iteration cosine schedule;
+    # seen in context, 30% synthetic breaks, focal alpha 0.25, a 1500-iteration cosine schedule;
     # 1 thread (on a shared 2-core machine 1 thread was faster than 2; THREADS=2 on an idle one).
     # --max-minutes is only a safety net for a slow machine: the card says whether it cut the run.
-    "$py" -m grdnet_train train --data "$data" --out "$run" --iters 1000 --crop 256 --batch 4 \
+    "$py" -m grdnet_train train --data "$data" --out "$run" --iters 1500 --crop 256 --batch 4 \
         --synth '{"break_prob": 0.3}' --focal-alpha 0.25 --val-every 100 \
         --ckpt-every 50 --threads "${THREADS:-1}" --seed 0 --max-minutes "${MAX_MINUTES:-0}"
 fi
