@@ -13,10 +13,13 @@ run="${2:?usage: magnetic-tile.sh DATASET_ROOT RUN_DIR [--ship-only]}"
 export OMP_WAIT_POLICY=PASSIVE
 cd "$here"
 if [ "${3:-}" != "--ship-only" ]; then
-    # the shipped run: a 1000-iteration cosine schedule stopped at 750 (time budget), batch 8, 128x128 crops of the 256x256 resized images,
-    # 1 thread (on a shared 2-core machine 1 thread was 3x faster than 2; use 2 on an idle one)
-    "$py" -m grdnet_train train --data "$data" --out "$run" --iters 1000 --stop-after 750 --val-every 250 \
-        --ckpt-every 50 --threads "${THREADS:-1}" --seed 0
+    # the shipped run (session 3): whole 256x256 frames (batch 4) so a break at the tile's edge is
+    # seen in context, 30% synthetic breaks, focal alpha 0.25, a 1500-iteration cosine schedule;
+    # 1 thread (on a shared 2-core machine 1 thread was faster than 2; THREADS=2 on an idle one).
+    # --max-minutes is only a safety net for a slow machine: the card says whether it cut the run.
+    "$py" -m grdnet_train train --data "$data" --out "$run" --iters 1500 --crop 256 --batch 4 \
+        --synth '{"break_prob": 0.3}' --focal-alpha 0.25 --val-every 100 \
+        --ckpt-every 50 --threads "${THREADS:-1}" --seed 0 --max-minutes "${MAX_MINUTES:-0}"
 fi
 ck="$run/best.pt"
 th="$("$py" -m grdnet_train threshold --checkpoint "$ck" | tee "$run/threshold.json" |

@@ -1,0 +1,31 @@
+"""Validation-only analysis of image-score rules: loads a training checkpoint, rebuilds the fixed
+validation set (held-out good images, clean and with one synthetic defect each) and prints the
+image AUROC (all / Perlin / breaks) of several rules. Test images are never read.
+Usage (from Models/training): python score_rules.py RUN/best.pt"""
+import os, sys, json, numpy as np, torch
+torch.set_num_threads(1)
+from grdnet_train import data, metrics, textures
+from grdnet_train.evaluate import load_float_model, run_maps
+from grdnet_train.train import TrainConfig, build_val_set
+import torch.nn.functional as F
+ckp = sys.argv[1]
+net, meta = load_float_model(ckp)
+ck = torch.load(ckp, weights_only=False, map_location="cpu")
+cfg = TrainConfig(**ck["config"]); cfg.seed = 0  # the fixed validation set (seed 0), whatever the run's seed
+folder = data.good_folder(cfg.data)
+vf = [os.path.join(folder, f) for f in ck["val_files"]]
+vx, vm = build_val_set(cfg, vf, data.ROISource(None, cfg.size), textures.load_textures(), meta["mean"], meta["std"])
+maps = run_maps(net, vx)
+lab = np.array([0, 1] * (len(vx) // 2)); isbreak = np.array([(i // 2) % 3 == 2 for i in range(len(vx))])
+def rep(name, s):
+    a = metrics.auroc(lab, s)
+    sel_p = (lab == 0) | ~isbreak; sel_b = (lab == 0) | isbreak
+    print(f"{name:14s} img {100*a:6.2f}  perlin {100*metrics.auroc(lab[sel_p], s[sel_p]):6.2f}  break {100*metrics.auroc(lab[sel_b], s[sel_b]):6.2f}")
+print(ckp, "iter", ck["iter"], "pixel AUROC %.2f AP %.2f" % (100*metrics.auroc(vm.ravel()>0, maps.ravel()), 100*metrics.average_precision(vm.ravel()>0, maps.ravel())), "mean good map %.3f" % maps[lab==0].mean())
+t = torch.from_numpy(maps)[:, None]
+for k in (1, 5, 11, 21, 31, 41, 61):
+    rep(f"box{k}", F.avg_pool2d(t, k, 1, k//2, count_include_pad=True).amax(dim=(1,2,3)).numpy())
+flat = maps.reshape(len(maps), -1)
+for q in (100, 1000, 5000):
+    rep(f"top{q}mean", np.sort(flat, 1)[:, -q:].mean(1))
+rep("mean", flat.mean(1))
