@@ -35,15 +35,7 @@ public func qs8ConcatSlice(
         if identical {
             qs8CopyBytes(dst, src, channels)  // inline: a memmove call per pixel cost more than the copy
         } else {
-            // 8 channels at a time through the vector requantisation (bit-identical per lane).
             var c = 0
-            while c &+ 8 <= channels {
-                let x = UnsafeRawPointer(src + c).loadUnaligned(as: SIMD8<Int8>.self)
-                let acc = SIMD8<Int32>(truncatingIfNeeded: x) &- SIMD8<Int32>(repeating: inputZeroPoint)
-                let q = qs8RequantizeFP32x8(acc, scale: SIMD8<Float>(repeating: multiplier), zeroPoint: outputZeroPoint, negativeSlope: 1)
-                UnsafeMutableRawPointer(dst + c).storeBytes(of: q, as: SIMD8<Int8>.self)
-                c &+= 8
-            }
             while c < channels {
                 dst[c] = rq.clampToOutput(Float(Int32(src[c]) &- inputZeroPoint) * multiplier)
                 c &+= 1

@@ -709,20 +709,14 @@ public final class InferenceEngine: PartitionedWork {
         let tile = scratch[part].assumingMemoryBound(to: Int8.self)
         let packed = UnsafeRawPointer(plan.packed!), bb = plan.blockBytes
         let window = plan.windowHalfOffsets, pixelStride = g.strideX * g.inputChannels
-        let ow = g.outputWidth, rowBytes = g.inputWidth * g.inputChannels
         var p = begin * 2
-        let pEnd = min(end * 2, g.outputHeight * ow)
-        // Output coordinates advance with p (no division per pixel pair); the window test is
-        // qs8ConvWindowOrigin's: both pixels in one output row, every tap inside the input.
-        var oy = p / ow, ox = p - oy * ow
+        let pEnd = min(end * 2, g.outputHeight * g.outputWidth)
         while p < pEnd {
             let rows = min(2, pEnd - p)
             let c = output + p * cout
-            let iy0 = oy * g.strideY - g.padTop, ix0 = ox * g.strideX - g.padLeft
-            if let offsets = window, ox + rows <= ow, iy0 >= 0, iy0 + g.kernelHeight <= g.inputHeight,
-               ix0 >= 0, ix0 + (rows - 1) * g.strideX + g.kernelWidth <= g.inputWidth {
-                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: input + iy0 * rowBytes + ix0 * g.inputChannels, aStride: pixelStride,
-                                 halfOffsets: offsets, packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+            if let offsets = window, let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: rows) {
+                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: origin, aStride: pixelStride, halfOffsets: offsets,
+                                 packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
                                  c: c, cStride: cout, channels: cout)
             } else {
                 qs8Im2Col(g, input: input, zeroPoint: inputZeroPoint, firstPixel: p, count: rows, tile: tile)
@@ -731,8 +725,6 @@ public final class InferenceEngine: PartitionedWork {
                                  c: c, cStride: cout, channels: cout)
             }
             p += rows
-            ox += rows
-            while ox >= ow { ox -= ow; oy += 1 }
         }
     }
 
