@@ -69,3 +69,60 @@ public func qs8PackKC4(
         nb &+= 4
     }
 }
+
+/// Input channels rounded up to the 4-byte groups of the c4 dot-product kernels (arm64 SDOT,
+/// x86 vpdpbusd). The kernel modules round the same way; this is the packer's side of it.
+@inline(__always)
+public func qs8C4ChannelGroups(_ cin: Int) -> Int { (cin &+ 3) & ~3 }
+
+/// Bytes of one packed block of 8 channels for the c4 dot-product kernels.
+@inline(__always)
+public func qs8PackedC4x8BlockBytes(taps: Int, cin: Int) -> Int { 32 &+ 8 &* taps &* qs8C4ChannelGroups(cin) &+ 32 }
+
+/// Packs for the c4 dot-product kernels of both ISAs (one packer, so the two families cannot
+/// drift apart): per block of 8 channels
+/// [8 x Int32 bias'][taps x cin4/4 groups x (8 channels x 4 Int8)][8 x Float scale].
+/// Source W[n][taps][cin] (OHWI). Each tap's channels are padded to cin4 with zero weights, so a
+/// kernel may read up to 3 bytes past a pixel's channels. In a group, channels 0-3 fill the
+/// first 16 bytes and 4-7 the next 16 (two SDOT operands; one 32-byte vpdpbusd operand).
+///
+/// `activationOffset`: what the kernel adds to every activation byte before multiplying, folded
+/// into the bias as bias' = bias - offset * sum(w), exact in Int32. 0 for SDOT (signed bytes as
+/// they are); 128 for vpdpbusd, whose kernel feeds unsigned u = q ^ 0x80 = q + 128.
+public func qs8PackC4x8(
+    n: Int, taps: Int, cin: Int, activationOffset: Int32,
+    weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, scales: UnsafePointer<Float>,
+    into out: UnsafeMutableRawPointer
+) {
+    let cin4 = qs8C4ChannelGroups(cin)
+    let k = taps &* cin
+    let blockBytes = qs8PackedC4x8BlockBytes(taps: taps, cin: cin)
+    var nb = 0
+    while nb < n {
+        let block = out + (nb / 8) &* blockBytes
+        let q = (block + 32).assumingMemoryBound(to: Int8.self)
+        let s = block + (32 &+ 8 &* taps &* cin4)
+        var j = 0
+        while j < 8 {
+            let ch = nb &+ j
+            let valid = ch < n
+            var sum: Int32 = 0
+            var t = 0
+            while t < taps {
+                var i = 0
+                while i < cin4 {
+                    let v: Int8 = valid && i < cin ? weights[ch &* k &+ t &* cin &+ i] : 0
+                    // group (t, i / 4): 8 channels x 4 bytes, channel j at byte 4j
+                    q[((t &* cin4 &+ (i & ~3)) &* 8) &+ j &* 4 &+ (i & 3)] = v
+                    sum &+= Int32(v)
+                    i &+= 1
+                }
+                t &+= 1
+            }
+            block.storeBytes(of: valid ? bias[ch] &- activationOffset &* sum : 0, toByteOffset: 4 &* j, as: Int32.self)
+            s.storeBytes(of: valid ? scales[ch] : Float(0), toByteOffset: 4 &* j, as: Float.self)
+            j &+= 1
+        }
+        nb &+= 8
+    }
+}

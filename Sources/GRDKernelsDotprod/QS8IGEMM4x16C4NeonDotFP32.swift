@@ -3,7 +3,7 @@
 // qs8 4x16c4 neondot igemm: per 8 input channels of a tap, 4 x 8-byte activation loads,
 // 8 x 16-byte weight loads and 32 SDOT in their lane form (`sdot v.4s, v.16b, v.4b[i]`), i.e.
 // 4 x 16 x 8 = 512 MACs. Accumulators start at the bias; no horizontal reduction anywhere. See
-// QS8NeonDot.swift for how SDOT is named and QS8PackC4x8NeonDot.swift for the weights (two
+// QS8NeonDot.swift for how SDOT is named and GRDKernels' qs8PackC4x8 for the weights (two
 // consecutive packed blocks).
 //
 // Rows: `indirection` holds 4 pointers per tap (pixels past `rows` repeat a valid one and are

@@ -3,7 +3,7 @@
 // qs8 4x8c4 neondot igemm: per 8 input channels of a tap, 4 x 8-byte activation loads,
 // 4 x 16-byte weight loads and 16 SDOT in their lane form (`sdot v.4s, v.16b, v.4b[i]`), i.e.
 // 4 x 8 x 8 = 256 MACs. Accumulators start at the bias; no horizontal reduction anywhere. See
-// QS8NeonDot.swift for how SDOT is named and QS8PackC4x8NeonDot.swift for the weights (one
+// QS8NeonDot.swift for how SDOT is named and GRDKernels' qs8PackC4x8 for the weights (one
 // consecutive packed block).
 //
 // Rows: `indirection` holds 4 pointers per tap (pixels past `rows` repeat a valid one and are

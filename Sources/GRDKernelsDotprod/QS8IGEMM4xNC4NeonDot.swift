@@ -1,5 +1,5 @@
 // The SDOT indirect GEMM over all output channels of 4 pixels: the 4x16 micro-kernel for each
-// 16 channels, the 4x8 one for a remainder of at most 8 (weights from qs8PackC4x8NeonDot).
+// 16 channels, the 4x8 one for a remainder of at most 8 (weights from qs8PackC4x8, activation offset 0).
 
 /// Runs qs8IGEMM4x16C4NeonDotFP32 / qs8IGEMM4x8C4NeonDotFP32 over `channels` output channels of
 /// `rows` pixels (1...4) whose pointers are in `indirection` (4 per tap).

@@ -18,6 +18,12 @@
 import _Builtin_intrinsics.arm.neon
 #endif
 
+/// Input channels rounded up to SDOT's 4-byte groups: the kernels' side of the c4x8 weight
+/// layout that GRDKernels' `qs8PackC4x8` writes (called with activationOffset 0: SDOT multiplies
+/// the signed activation bytes as they are, so the bias needs no correction).
+@inline(__always)
+public func qs8NeonDotChannelGroups(_ cin: Int) -> Int { (cin &+ 3) & ~3 }
+
 /// Whether the kernels of this build execute SDOT (aarch64 builds) or the portable stand-in.
 public var qs8NeonDotUsesSDOT: Bool {
     #if arch(arm64)

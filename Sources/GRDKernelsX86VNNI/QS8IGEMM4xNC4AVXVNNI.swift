@@ -15,7 +15,7 @@
 //
 // Shape: each lane is one output channel; for every group of 4 input channels the 4 activation
 // bytes of a pixel (as one 32-bit word, ^ 0x80808080 to make them unsigned: +128, folded into
-// the bias by qs8PackC4x8AVXVNNI) are broadcast and dot-multiplied with the 8 channels' 4
+// the bias by qs8PackC4x8, activation offset 128) are broadcast and dot-multiplied with the 8 channels' 4
 // weights. 4 pixels x 2 blocks = 8 accumulators; no horizontal reduction anywhere.
 //
 // Indirect ("igemm"): `indirection` holds 4 pointers per tap (pixels past `rows` repeat a valid

@@ -139,15 +139,12 @@ public final class InferenceEngine: PartitionedWork {
             let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, (n + 7) / 8 * bb), alignment: 64)
             qs8PackC1x8(n: n, k: k, weights: weights, bias: bias, scales: scales, into: p)
             return (p, bb)
-        case .x86AVXVNNI:
+        case .x86AVXVNNI, .sdotIGEMMA76:
+            // One c4x8 layout for both dot-product ISAs; vpdpbusd reads activations as q + 128.
             let bb = qs8PackedC4x8BlockBytes(taps: taps, cin: cin)
             let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, (n + 7) / 8 * bb), alignment: 64)
-            qs8PackC4x8AVXVNNI(n: n, taps: taps, cin: cin, weights: weights, bias: bias, scales: scales, into: p)
-            return (p, bb)
-        case .sdotIGEMMA76:
-            let bb = qs8PackedC4x8NeonDotBlockBytes(taps: taps, cin: cin)
-            let p = UnsafeMutableRawPointer.allocate(byteCount: max(1, (n + 7) / 8 * bb), alignment: 64)
-            qs8PackC4x8NeonDot(n: n, taps: taps, cin: cin, weights: weights, bias: bias, scales: scales, into: p)
+            qs8PackC4x8(n: n, taps: taps, cin: cin, activationOffset: family == .x86AVXVNNI ? 128 : 0,
+                        weights: weights, bias: bias, scales: scales, into: p)
             return (p, bb)
         case .scalar:
             return (nil, 0)

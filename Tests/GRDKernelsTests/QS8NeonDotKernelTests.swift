@@ -49,11 +49,11 @@ final class QS8NeonDotKernelTests: XCTestCase {
         let scales = (0..<n).map { _ in data != .random ? Float(1.0 / Float(16 * k)) : 0.00005 + Float(r.next() % 1000) * 0.0000005 }
         let ozp = Int32(Int(r.next() % 41) - 20)
         let tapOffsets = (0..<taps).map { $0 * 4 * pixelStride }
-        let bb = qs8PackedC4x8NeonDotBlockBytes(taps: taps, cin: cin)
+        let bb = qs8PackedC4x8BlockBytes(taps: taps, cin: cin)
         XCTAssertEqual(bb, 64 + 8 * taps * ((cin + 3) / 4 * 4), file: file, line: line)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: bb * ((n + 7) / 8), alignment: 64)
         defer { packed.deallocate() }
-        qs8PackC4x8NeonDot(n: n, taps: taps, cin: cin, weights: w, bias: bias, scales: scales, into: packed)
+        qs8PackC4x8(n: n, taps: taps, cin: cin, activationOffset: 0, weights: w, bias: bias, scales: scales, into: packed)
         let rq = RequantizationFP32(zeroPoint: ozp)
         input.withUnsafeBufferPointer { px in zero.withUnsafeBufferPointer { zb in
             for padded in [false, true] {
@@ -135,10 +135,10 @@ final class QS8NeonDotKernelTests: XCTestCase {
             let scales = (0..<n).map { _ in 0.0005 + Float(r.next() % 100) * 0.00001 }
             // taps of a 3-row window over an image `width` pixels wide
             let offsets = (0..<taps).map { t in ((t / 3) * width + t % 3) * cin }
-            let bb = qs8PackedC4x8NeonDotBlockBytes(taps: taps, cin: cin)
+            let bb = qs8PackedC4x8BlockBytes(taps: taps, cin: cin)
             let packed = UnsafeMutableRawPointer.allocate(byteCount: bb * ((n + 7) / 8), alignment: 64)
             defer { packed.deallocate() }
-            qs8PackC4x8NeonDot(n: n, taps: taps, cin: cin, weights: w, bias: bias, scales: scales, into: packed)
+            qs8PackC4x8(n: n, taps: taps, cin: cin, activationOffset: 0, weights: w, bias: bias, scales: scales, into: packed)
             var row = [Int8](repeating: 0x55, count: (4 * groups + 4) * n), each = row
             input.withUnsafeBufferPointer { px in offsets.withUnsafeBufferPointer { op in
                 row.withUnsafeMutableBufferPointer { cp in
@@ -166,11 +166,11 @@ final class QS8NeonDotKernelTests: XCTestCase {
         let taps = 2, cin = 3, n = 9, k = taps * cin
         let w = (0..<(n * k)).map { Int8(truncatingIfNeeded: $0 + 1) }
         let bias = (0..<n).map { Int32($0 * 100) }, scales = (0..<n).map { Float($0) + 0.5 }
-        let bb = qs8PackedC4x8NeonDotBlockBytes(taps: taps, cin: cin)
+        let bb = qs8PackedC4x8BlockBytes(taps: taps, cin: cin)
         XCTAssertEqual(bb, 32 + 8 * taps * 4 + 32)
         let p = UnsafeMutableRawPointer.allocate(byteCount: 2 * bb, alignment: 16)
         defer { p.deallocate() }
-        qs8PackC4x8NeonDot(n: n, taps: taps, cin: cin, weights: w, bias: bias, scales: scales, into: p)
+        qs8PackC4x8(n: n, taps: taps, cin: cin, activationOffset: 0, weights: w, bias: bias, scales: scales, into: p)
         for blk in 0..<2 { for j in 0..<8 {
             let ch = blk * 8 + j
             let base = p + blk * bb

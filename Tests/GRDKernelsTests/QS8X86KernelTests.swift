@@ -91,7 +91,7 @@ final class QS8X86KernelTests: XCTestCase {
                 let vb = qs8PackedC4x8BlockBytes(taps: taps, cin: cin)
                 let packedV = UnsafeMutableRawPointer.allocate(byteCount: vb * ((n + 7) / 8), alignment: 64)
                 defer { packedV.deallocate() }
-                qs8PackC4x8AVXVNNI(n: n, taps: taps, cin: cin, weights: w, bias: bias, scales: scales, into: packedV)
+                qs8PackC4x8(n: n, taps: taps, cin: cin, activationOffset: 128, weights: w, bias: bias, scales: scales, into: packedV)
                 var vnni = [Int8](repeating: 0x55, count: 4 * n)
                 ind.withUnsafeBufferPointer { ip in vnni.withUnsafeMutableBufferPointer { cp in
                     qs8IGEMM4xNC4AVXVNNI(rows: rows, taps: taps, cin: cin, indirection: ip.baseAddress!, packedWeights: packedV,

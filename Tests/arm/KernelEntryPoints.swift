@@ -35,3 +35,14 @@ public func grd_im2col(_ h: Int, _ w: Int, _ cin: Int, _ k: Int, _ stride: Int, 
                          outputHeight: oh, outputWidth: ow, outputChannels: 1)
     qs8Im2Col(g, input: input, zeroPoint: zp, firstPixel: first, count: count, tile: tile)
 }
+
+// The SDOT kernels' weights, packed by the shared c4x8 packer (activation offset 0); here rather
+// than in NeonDotEntryPoints.swift because the packer lives in GRDKernels.
+@_cdecl("grd_c4x8_neondot_block_bytes")
+public func grd_c4x8_neondot_block_bytes(_ taps: Int, _ cin: Int) -> Int { qs8PackedC4x8BlockBytes(taps: taps, cin: cin) }
+
+@_cdecl("grd_pack_c4x8_neondot")
+public func grd_pack_c4x8_neondot(_ n: Int, _ taps: Int, _ cin: Int, _ w: UnsafePointer<Int8>, _ b: UnsafePointer<Int32>,
+                                  _ s: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+    qs8PackC4x8(n: n, taps: taps, cin: cin, activationOffset: 0, weights: w, bias: b, scales: s, into: out)
+}
