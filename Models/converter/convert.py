@@ -276,8 +276,8 @@ def golden_vectors(g: Graph, pixel_images: list[np.ndarray]):
     for px in pixel_images:
         vals, heat = forward_int8(g, px)
         fvals, fheat = forward_fp32(g, normalise(g, px))
-        s = score(heat, g.roi) if heat is not None else F32(float("nan"))
-        fs = score(fheat, g.roi) if fheat is not None else F32(float("nan"))
+        s = score(heat, g.roi, g.score_stats) if heat is not None else F32(float("nan"))
+        fs = score(fheat, g.roi, g.score_stats) if fheat is not None else F32(float("nan"))
         out.append((px, vals[g.output_tensor].ravel(), F32(s), F32(fs)))
     return out
 
@@ -304,9 +304,11 @@ def load_calibration(g: Graph, path_or_array) -> tuple[list, list]:
 
 
 def convert(onnx_path: str, out_path: str, calibration, mean, std, height=None, width=None,
-            threshold=None, roi=None, card=None, golden_count=2, seed=0):
+            threshold=None, roi=None, card=None, golden_count=2, seed=0, score_stats=None):
+    """score_stats: optional grdnet_ref.ScoreStats (the standardised score, FORMAT.md section 6)."""
     g = import_onnx(onnx_path, height, width, mean, std)
     g.threshold = threshold
+    g.score_stats = score_stats
     if roi is not None:
         g.roi = (np.asarray(roi) != 0).astype(np.uint8)
         if g.roi.shape != (g.height, g.width):

@@ -16,7 +16,7 @@ MAGIC = b"GRDNET\x00\x1a"
 VERSION = 1
 HEADER = 64
 ENTRY = 24
-SEC_META, SEC_GRAPH, SEC_WEIGHTS, SEC_ROI, SEC_GOLDEN = 1, 2, 3, 4, 5
+SEC_META, SEC_GRAPH, SEC_WEIGHTS, SEC_ROI, SEC_GOLDEN, SEC_SCORE_STATS = 1, 2, 3, 4, 5, 6
 
 
 class _Blobs:
@@ -76,6 +76,10 @@ def write_model(path: str, g: Graph, metadata: dict, golden: list | None = None)
         for inp, out, s, fs in golden:
             gb += inp.astype(np.uint8).tobytes() + out.astype(np.int8).tobytes() + struct.pack("<ff", s, fs)
         sections.append((SEC_GOLDEN, bytes(gb)))
+    if g.score_stats is not None:
+        st = g.score_stats
+        sections.append((SEC_SCORE_STATS, struct.pack("<IIIf", g.height, g.width, st.box, st.floor)
+                         + st.mean.astype("<f4").tobytes() + st.std.astype("<f4").tobytes()))
     table_end = HEADER + ENTRY * len(sections)
     body = bytearray()
     entries = []

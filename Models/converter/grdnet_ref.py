@@ -52,6 +52,15 @@ class Op:
 
 
 @dataclass
+class ScoreStats:
+    """Per-pixel statistics of the box-filtered map over good parts (FORMAT.md section 6)."""
+    box: int
+    floor: float
+    mean: np.ndarray  # H x W float32, box means of probabilities in [0, 1]
+    std: np.ndarray   # H x W float32
+
+
+@dataclass
 class Graph:
     height: int
     width: int
@@ -63,6 +72,7 @@ class Graph:
     input_table: np.ndarray | None = None  # int8 [C*256]
     threshold: float | None = None
     roi: np.ndarray | None = None
+    score_stats: "ScoreStats | None" = None
 
     @property
     def map_op(self):
@@ -251,17 +261,35 @@ def forward_int8(g: Graph, pixels: np.ndarray):
     return vals, heat
 
 
-def score(heat: np.ndarray, roi: np.ndarray | None) -> np.float32:
-    """The engine's score: ROI-masked map in 16-bit fixed point, 21x21 box sum (zero padding),
-    max inside the ROI, divided by 441 * 65535."""
+def box_sums(heat: np.ndarray, roi: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(k x k box sums of the ROI-masked map in 16-bit fixed point, zero padding, int64; the
+    ROI as bool). Exact integers: every platform agrees."""
     h, w = heat.shape
     keep = np.ones((h, w), bool) if roi is None else roi != 0
     fixed = np.where(keep, ((heat.astype(F32) * F32(65535.0)) + F32(0.5)).astype(np.uint32), 0).astype(np.int64)
-    r = BOX // 2
-    p = np.pad(fixed, r)
+    p = np.pad(fixed, k // 2)
     cs = p.cumsum(0).cumsum(1)
     cs = np.pad(cs, ((1, 0), (1, 0)))
-    box = cs[BOX:, BOX:] - cs[:-BOX, BOX:] - cs[BOX:, :-BOX] + cs[:-BOX, :-BOX]
+    return cs[k:, k:] - cs[:-k, k:] - cs[k:, :-k] + cs[:-k, :-k], keep
+
+
+def standardised_box_map(heat: np.ndarray, roi: np.ndarray | None, stats: ScoreStats) -> np.ndarray:
+    """(box mean - mean) / (std + floor) per pixel in float64, the order of operations of the engine."""
+    box, _ = box_sums(heat, roi, stats.box)
+    m = box.astype(np.float64) / (float(stats.box * stats.box) * 65535.0)
+    return (m - stats.mean.astype(np.float64)) / (stats.std.astype(np.float64) + np.float64(np.float32(stats.floor)))
+
+
+def score(heat: np.ndarray, roi: np.ndarray | None, stats: ScoreStats | None = None) -> np.float32:
+    """The engine's score: ROI-masked map in 16-bit fixed point, 21x21 box sum (zero padding),
+    max inside the ROI, divided by 441 * 65535. With score statistics: the max inside the ROI of
+    the standardised box mean (`standardised_box_map`), rounded to float32."""
+    if stats is not None:
+        _, keep = box_sums(heat, roi, 1)
+        if not keep.any():
+            return F32(0.0)
+        return F32(standardised_box_map(heat, roi, stats)[keep].max())
+    box, keep = box_sums(heat, roi, BOX)
     if not keep.any():
         return F32(0.0)
     best = int(box[keep].max())

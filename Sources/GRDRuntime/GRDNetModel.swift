@@ -49,7 +49,27 @@ public struct ModelOp {
 
 /// Section kinds in the file's section table.
 enum SectionKind: UInt32 {
-    case metadata = 1, graph = 2, weights = 3, roi = 4, golden = 5
+    case metadata = 1, graph = 2, weights = 3, roi = 4, golden = 5, scoreStatistics = 6
+}
+
+/// Per-pixel statistics of the box-filtered anomaly map over good parts (optional section 6).
+/// With them the image score is the largest standardised excess over the good parts,
+/// max over the ROI of (box(map) - mean) / (std + floor), instead of max of the 21x21 box mean:
+/// a place where good parts always light up (an edge, a glare band) no longer dominates the
+/// score, and a defect where good parts are quiet stands out.
+public struct ScoreStatistics: Sendable {
+    /// Side of the box filter (odd).
+    public let box: Int
+    /// Added to every std: keeps a never-varying pixel from dividing by ~0.
+    public let floor: Float
+    /// inputHeight * inputWidth each, row-major.
+    public let mean: [Float], std: [Float]
+
+    public init(box: Int, floor: Float, mean: [Float], std: [Float]) {
+        self.box = box; self.floor = floor; self.mean = mean; self.std = std
+    }
+
+    public static let maxBox = 63
 }
 
 /// A golden vector: an input frame with the expected int8 output tensor and scores.
@@ -79,6 +99,8 @@ public final class GRDNetModel {
     /// The model card and other facts, as the JSON text stored in the file.
     public let metadataJSON: String
     public let defaultThreshold: Float?
+    /// Good-part statistics that standardise the image score; nil = the plain 21x21 box rule.
+    public let scoreStatistics: ScoreStatistics?
     /// Default ROI mask, inputHeight x inputWidth, 0 = ignore; nil when the file has none.
     public let defaultROI: [UInt8]?
     public let tensors: [ModelTensor]
@@ -127,6 +149,7 @@ public final class GRDNetModel {
         metadataJSON = parsed.metadataJSON; defaultThreshold = parsed.defaultThreshold
         defaultROI = parsed.defaultROI; tensors = parsed.tensors; ops = parsed.ops
         goldenVectors = parsed.golden; outputTensor = parsed.outputTensor; mapOp = parsed.mapOp
+        scoreStatistics = parsed.scoreStatistics
     }
 }
 
@@ -136,6 +159,7 @@ struct ParsedModel {
     var mean: [Float] = [], std: [Float] = [], inputTable: [Int8] = []
     var metadataJSON = ""
     var defaultThreshold: Float?
+    var scoreStatistics: ScoreStatistics?
     var defaultROI: [UInt8]?
     var tensors: [ModelTensor] = []
     var ops: [ModelOp] = []
@@ -205,6 +229,11 @@ struct ModelParser {
         try parseGraph(graph, weights: weights, into: &model)
         if let roi = sections[.roi] { try parseROI(roi, into: &model) }
         if let golden = sections[.golden] { try parseGolden(golden, into: &model) }
+        if let stats = sections[.scoreStatistics] { try parseScoreStatistics(stats, into: &model) }
+        // A standardised score is in standard deviations, not a probability: any finite value.
+        if let t = model.defaultThreshold, model.scoreStatistics == nil && !(t >= 0 && t <= 1) {
+            throw error("default threshold \(t) is outside [0, 1] (a model without score statistics scores probabilities)")
+        }
         return model
     }
 
@@ -226,9 +255,9 @@ struct ModelParser {
         let tableBytes = try c.bytes(256 * m.inputChannels, "input table")
         m.inputTable = tableBytes.map { Int8(bitPattern: $0) }
         let threshold = try c.f32("default threshold")
-        if threshold.isNaN { m.defaultThreshold = nil } else if threshold.isFinite && threshold >= 0 && threshold <= 1 {
-            m.defaultThreshold = threshold
-        } else { throw error("default threshold \(threshold) is outside [0, 1]") }
+        if threshold.isNaN { m.defaultThreshold = nil } else if threshold.isFinite {
+            m.defaultThreshold = threshold      // its range depends on the score rule: checked in parse()
+        } else { throw error("default threshold \(threshold) is not a finite number") }
 
         let tensorCount = try c.count("tensor count", limit: Self.maxTensors)
         if tensorCount == 0 { throw error("graph has no tensors") }
@@ -417,6 +446,34 @@ struct ModelParser {
         if h != m.inputHeight || w != m.inputWidth { throw error("default ROI is \(w)x\(h), not the input size \(m.inputWidth)x\(m.inputHeight)") }
         m.defaultROI = Array(try c.bytes(h * w, "ROI mask"))
         if c.remaining != 0 { throw error("ROI section has \(c.remaining) unexpected trailing bytes") }
+    }
+
+    func parseScoreStatistics(_ s: UnsafeRawBufferPointer, into m: inout ParsedModel) throws {
+        let p = path
+        var c = ByteCursor(s, what: "score statistics section") { ModelFileError(path: p, problem: $0) }
+        let h = try c.count("score statistics height", limit: Self.maxDimension)
+        let w = try c.count("score statistics width", limit: Self.maxDimension)
+        if h != m.inputHeight || w != m.inputWidth {
+            throw error("score statistics are \(w)x\(h), not the input size \(m.inputWidth)x\(m.inputHeight)")
+        }
+        let box = try c.count("score statistics box", limit: ScoreStatistics.maxBox)
+        if box % 2 == 0 { throw error("score statistics box \(box) must be odd (1...\(ScoreStatistics.maxBox))") }
+        let floor = try c.f32("score statistics floor")
+        if !(floor > 0 && floor.isFinite) { throw error("score statistics floor \(floor) must be a positive number") }
+        var mean = [Float](), std = [Float]()
+        mean.reserveCapacity(h * w); std.reserveCapacity(h * w)
+        for i in 0..<(h * w) {
+            let v = try c.f32("score statistics mean[\(i)]")
+            if !(v >= 0 && v <= 1) { throw error("score statistics mean[\(i)] = \(v) is outside [0, 1] (a box mean of probabilities)") }
+            mean.append(v)
+        }
+        for i in 0..<(h * w) {
+            let v = try c.f32("score statistics std[\(i)]")
+            if !(v >= 0 && v <= 1) { throw error("score statistics std[\(i)] = \(v) is outside [0, 1]") }
+            std.append(v)
+        }
+        if c.remaining != 0 { throw error("score statistics section has \(c.remaining) unexpected trailing bytes") }
+        m.scoreStatistics = ScoreStatistics(box: box, floor: floor, mean: mean, std: std)
     }
 
     func parseGolden(_ s: UnsafeRawBufferPointer, into m: inout ParsedModel) throws {

@@ -37,6 +37,9 @@ public final class InferenceEngine: PartitionedWork {
     private let heatmapBuffer: UnsafeMutableBufferPointer<Float>
     private let fixedMap: UnsafeMutablePointer<UInt32>
     private let rowSums: UnsafeMutablePointer<UInt32>
+    /// The model's score statistics in Double, planned at load: mean and std + floor per pixel.
+    private let statsMean: UnsafeMutablePointer<Double>?
+    private let statsDenominator: UnsafeMutablePointer<Double>?
     private let arena: UnsafeMutableRawPointer
     public let arenaBytes: Int
     private var tensorOffsets: [Int]
@@ -173,6 +176,14 @@ public final class InferenceEngine: PartitionedWork {
         heatmapBuffer.initialize(repeating: 0)
         fixedMap = .allocate(capacity: pixelCount)
         rowSums = .allocate(capacity: pixelCount)
+        if let st = model.scoreStatistics {
+            let m = UnsafeMutablePointer<Double>.allocate(capacity: pixelCount)
+            let d = UnsafeMutablePointer<Double>.allocate(capacity: pixelCount)
+            for i in 0..<pixelCount { m[i] = Double(st.mean[i]); d[i] = Double(st.std[i]) + Double(st.floor) }
+            statsMean = m; statsDenominator = d
+        } else {
+            statsMean = nil; statsDenominator = nil
+        }
 
         // Arena: first-fit placement of tensors by lifetime [producer, last consumer].
         let elementBytes = precision == .int8 ? 1 : 4
@@ -368,6 +379,7 @@ public final class InferenceEngine: PartitionedWork {
     deinit {
         pool.work = nil
         inputBuffer.deallocate(); heatmapBuffer.deallocate(); fixedMap.deallocate(); rowSums.deallocate()
+        statsMean?.deallocate(); statsDenominator?.deallocate()
         arena.deallocate()
         for p in plans {
             p.packed?.deallocate(); p.floatWeightsHWIO?.deallocate(); p.zeroBuffer?.deallocate(); p.tapOffsets?.deallocate()
@@ -397,7 +409,9 @@ public final class InferenceEngine: PartitionedWork {
 
     /// Runs the network on `input`; `roi` is an optional H*W mask (0 = ignore) at model size,
     /// nil means the model's default ROI (or the whole image if it has none). Returns the image
-    /// score: the maximum over the ROI of the 21x21 box-filtered (mean) anomaly map.
+    /// score: the maximum over the ROI of the 21x21 box-filtered (mean) anomaly map, or, when the
+    /// model has score statistics, of the box mean standardised by the good parts' per-pixel
+    /// mean and std (FORMAT.md, section 6).
     @discardableResult
     public func run(roi: UnsafePointer<UInt8>?) throws -> Float {
         let inT = tensorAddress(0)
@@ -421,11 +435,13 @@ public final class InferenceEngine: PartitionedWork {
         return score(roi: nil)
     }
 
-    /// Masks the map, box-filters it (21x21 mean, zero padding, integer sums of 16-bit fixed
-    /// point probabilities so that every platform and the numpy reference agree exactly) and
-    /// returns the maximum inside the ROI.
+    /// Masks the map, box-filters it (21x21 mean, or the statistics' box; zero padding, integer
+    /// sums of 16-bit fixed point probabilities so that every platform and the numpy reference
+    /// agree exactly) and returns the maximum inside the ROI: of the box mean, or with score
+    /// statistics of (box mean - mean) / (std + floor), each step in Double as the reference does.
     private func score(roi: UnsafePointer<UInt8>?) -> Float {
-        let h = model.inputHeight, w = model.inputWidth, r = 10
+        let h = model.inputHeight, w = model.inputWidth
+        let box = model.scoreStatistics?.box ?? 21, r = box / 2
         for i in 0..<pixelCount {
             let keep = roi == nil || roi![i] != 0
             if !keep { heatmapBuffer[i] = 0 }
@@ -441,19 +457,29 @@ public final class InferenceEngine: PartitionedWork {
                 if x - r >= 0 { s &-= row[x - r] }
             }
         }
+        let boxDivisor = Double(box * box) * 65535.0
         var best: UInt32 = 0
+        var bestZ = -Double.infinity
         var any = false
         for x in 0..<w {
             var s: UInt32 = 0
             for y in 0..<min(r, h) { s &+= rowSums[y * w + x] }
             for y in 0..<h {
                 if y + r < h { s &+= rowSums[(y + r) * w + x] }
-                if roi == nil || roi![y * w + x] != 0 { if s > best { best = s }; any = true }
+                let i = y * w + x
+                if roi == nil || roi![i] != 0 {
+                    if let m = statsMean, let d = statsDenominator {
+                        let z = (Double(s) / boxDivisor - m[i]) / d[i]
+                        if z > bestZ { bestZ = z }
+                    } else if s > best { best = s }
+                    any = true
+                }
                 if y - r >= 0 { s &-= rowSums[(y - r) * w + x] }
             }
         }
         if !any { return 0 }
-        return Float(Double(best) / (441.0 * 65535.0))
+        if statsMean != nil { return Float(bestZ) }
+        return Float(Double(best) / boxDivisor)
     }
 
     /// Runs every golden vector in the model file and checks the int8 output bit for bit and the

@@ -7,7 +7,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "Inspect a .grdnet model, run its parity self-test, or run it on one frame.",
-        subcommands: [Info.self, SelfTest.self, Infer.self])
+        subcommands: [Info.self, SelfTest.self, Infer.self, ScoreStatisticsCommand.self])
 
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the model's geometry, operators and metadata.")

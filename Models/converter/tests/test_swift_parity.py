@@ -53,10 +53,11 @@ OPS = {
 }
 
 
-def build(tmp_path, module, h, w, c=1, name="m", roi=None, seed=0):
+def build(tmp_path, module, h, w, c=1, name="m", roi=None, seed=0, score_stats=None):
     export_module(module, tmp_path / f"{name}.onnx", h, w, c)
     g, data = convert.convert(str(tmp_path / f"{name}.onnx"), str(tmp_path / f"{name}.grdnet"),
-                              calibration_pixels(h, w, c, seed=seed), [0.45], [0.22], roi=roi, threshold=0.5)
+                              calibration_pixels(h, w, c, seed=seed), [0.45], [0.22], roi=roi, threshold=0.5,
+                              score_stats=score_stats)
     return g, str(tmp_path / f"{name}.grdnet")
 
 
@@ -90,6 +91,42 @@ def test_whole_graph_bit_exact_and_score(tmp_path, grdnet_bin, variant):
     assert np.array_equal(np.fromfile(tmp_path / "out.bin", np.int8), vals[g.output_tensor].ravel())
     assert len(np.unique(vals[g.output_tensor])) > 5  # not a saturated, trivial output
     assert float(r.stdout.split()[1]) == pytest.approx(float(ref.score(heat, g.roi)), rel=1e-7)
+
+
+@pytest.mark.parametrize("box", [1, 5])
+def test_standardised_score_with_score_statistics(tmp_path, grdnet_bin, box):
+    """Section 6: the engine's standardised score (box mean - mean) / (std + floor), max in the
+    ROI, equals the reference's bit for bit (golden vectors, int8 and fp32) and as printed."""
+    torch.manual_seed(7)
+    rng = np.random.default_rng(box)
+    h, w = 48, 48
+    roi = np.zeros((h, w), np.uint8)
+    roi[2:46, 6:42] = 1
+    stats = ref.ScoreStats(box=box, floor=0.01, mean=rng.uniform(0, 0.6, (h, w)).astype(np.float32),
+                           std=rng.uniform(0.1, 0.2, (h, w)).astype(np.float32))
+    # just outside the ROI: never-varying pixels (the floor alone divides) with mean 0, so their
+    # z (box 5 sees the map inside) is far above anything inside, where z <= 1 / 0.11
+    stats.mean[:, 4:6] = 0; stats.std[:, 4:6] = 0
+    g, path = build(tmp_path, GRDNetEdge(), h, w, roi=roi, score_stats=stats)
+    for fam in ("scalar", "x86-avxvnni-igemm", "a76-sdot-igemm"):
+        rc, err = selftest(grdnet_bin, "--model", path, "--kernels", fam, "--threads", "2")
+        assert rc == 0, f"box {box} {fam}: {err}"
+    rc, err = selftest(grdnet_bin, "--model", path, "--precision", "fp32")
+    assert rc == 0, err
+    px = calibration_pixels(h, w, seed=11)[0]
+    (tmp_path / "in.raw").write_bytes(px.tobytes())
+    r = run_cli(grdnet_bin, "model", "infer", "--model", path, "--input", str(tmp_path / "in.raw"))
+    assert r.returncode == 0, r.stderr
+    _, heat = ref.forward_int8(g, px)
+    want = ref.score(heat, g.roi, stats)
+    assert float(r.stdout.split()[1]) == pytest.approx(float(want), rel=1e-7)
+    # not the plain rule: the standardised score differs from it and can be far above 1
+    assert abs(float(want) - float(ref.score(heat, g.roi))) > 1e-3
+    # outside the ROI nothing counts (with box 5 the planted columns next to it see the map)
+    z = ref.standardised_box_map(heat, g.roi, stats)
+    assert float(want) == pytest.approx(float(z[roi != 0].max()), rel=1e-7)
+    if box > 1:
+        assert float(want) < 9.1 < z[:, 4:6].max()
 
 
 def test_selftest_detects_a_wrong_golden_vector(tmp_path, grdnet_bin):
