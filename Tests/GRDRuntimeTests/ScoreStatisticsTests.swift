@@ -26,12 +26,12 @@ final class ScoreStatisticsTests: XCTestCase {
         return Data(f.encoded())
     }
 
-    func testWriterReproducesTheConverterFileByteForByte() throws {
+    func testWriterReproducesTheShippedFileByteForByte() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let shipped = try Data(contentsOf: root.appendingPathComponent("Models/magnetic-tile.grdnet"))
         let sections = try ModelFileSections(validatedFile: [UInt8](shipped))
         XCTAssertGreaterThanOrEqual(sections.sections.count, 4)
-        XCTAssertEqual(sections.encoded(), [UInt8](shipped), "re-encoding a converter-written file must give the same bytes")
+        XCTAssertEqual(sections.encoded(), [UInt8](shipped), "re-encoding the shipped file (converter sections + section 6 from score-stats) must give the same bytes")
         // and the Swift test builder's independent layout agrees with it too
         let built = makeAllOpsModel(withGolden: false, roi: true).build()
         XCTAssertEqual(try ModelFileSections(validatedFile: [UInt8](built)).encoded(), [UInt8](built))
