@@ -177,3 +177,68 @@ def test_rejects_corrupt_files_with_named_problem(tmp_path, grdnet_bin):
         p.write_bytes(blob)
         r = run_cli(grdnet_bin, "model", "info", "--model", str(p))
         assert r.returncode != 0 and words in r.stderr and str(p) in r.stderr, (name, r.stderr)
+
+
+def test_score_stats_tool_learns_what_the_reference_computes(tmp_path, grdnet_bin):
+    """`grdnet model score-stats` end to end: it learns the per-pixel statistics of the engine's
+    own maps (equal to the numpy reference's for model-sized grey PNGs, which the preprocessor
+    passes through), sets the threshold to the highest held-out score, re-scores the golden
+    vectors (selftest passes) and refuses overlapping or too few images with a clear message."""
+    from PIL import Image
+    torch.manual_seed(2)
+    h, w = 32, 40
+    g, path = build(tmp_path, GRDNetEdge(), h, w)
+    rng = np.random.default_rng(8)
+    base = rng.integers(60, 200, (h, w), dtype=np.uint8)
+    learn, held = tmp_path / "learn", tmp_path / "held"
+    learn.mkdir(); held.mkdir()
+    images = {}
+    for i in range(26):
+        px = np.clip(base.astype(int) + rng.integers(-25, 26, (h, w)), 0, 255).astype(np.uint8)
+        p = (learn if i < 20 else held) / f"g{i:02d}.png"
+        Image.fromarray(px, "L").save(p)
+        images[p.name] = px
+    out = tmp_path / "z.grdnet"
+    r = run_cli(grdnet_bin, "model", "score-stats", "--model", path, "--good", str(learn),
+                "--threshold-from", str(held), "--output", str(out), "--box", "3", "--floor", "0.02")
+    assert r.returncode == 0, r.stderr
+    assert "20 good images, box 3x3" in r.stdout and "6 held-out good images" in r.stdout, r.stdout
+    # reference statistics from the reference's own int8 maps
+    sums = []
+    for name in sorted(images)[:20]:
+        _, heat = ref.forward_int8(g, images[name][..., None])
+        box, _ = ref.box_sums(heat, None, 3)
+        sums.append(box.astype(np.float64) / (9 * 65535.0))
+    sums = np.stack(sums)
+    mean, std = sums.mean(0), sums.std(0)
+    import grdnet_format
+    data = open(out, "rb").read()
+    sec = grdnet_format.read_sections(data)[grdnet_format.SEC_SCORE_STATS]
+    import struct
+    hh, ww, box, floor = struct.unpack_from("<IIIf", sec)
+    assert (hh, ww, box) == (h, w, 3) and floor == np.float32(0.02)
+    got_mean = np.frombuffer(sec[16:16 + 4 * h * w], "<f4").reshape(h, w)
+    got_std = np.frombuffer(sec[16 + 4 * h * w:], "<f4").reshape(h, w)
+    assert np.allclose(got_mean, mean, atol=1e-6) and np.allclose(got_std, std, atol=1e-5)
+    assert std.max() > 1e-3  # the images differ, so the statistics are not trivial
+    stats = ref.ScoreStats(box=3, floor=0.02, mean=got_mean, std=got_std)
+    held_scores = [ref.score(ref.forward_int8(g, images[n][..., None])[1], None, stats) for n in sorted(images)[20:]]
+    info = run_cli(grdnet_bin, "model", "info", "--model", str(out))
+    import re
+    shown = float(re.search(r"default threshold: (\S+),", info.stdout).group(1))
+    assert shown == pytest.approx(float(max(held_scores)), rel=1e-5), (info.stdout, max(held_scores))
+    assert '"score_statistics"' in info.stdout
+    for prec in ("int8", "fp32"):
+        rc, err = selftest(grdnet_bin, "--model", str(out), "--precision", prec)
+        assert rc == 0, err
+    # refusals
+    r = run_cli(grdnet_bin, "model", "score-stats", "--model", path, "--good", str(learn),
+                "--threshold-from", str(learn), "--output", str(tmp_path / "x.grdnet"))
+    assert r.returncode != 0 and "in both --good and --threshold-from" in r.stderr, r.stderr
+    r = run_cli(grdnet_bin, "model", "score-stats", "--model", path, "--good", str(held),
+                "--threshold-from", str(learn), "--output", str(tmp_path / "x.grdnet"))
+    assert r.returncode != 0 and "at least 20 are needed" in r.stderr, r.stderr
+    r = run_cli(grdnet_bin, "model", "score-stats", "--model", path, "--good", str(learn),
+                "--threshold-from", str(held), "--output", str(tmp_path / "x.grdnet"), "--box", "4")
+    assert r.returncode != 0 and "--box 4 must be odd" in r.stderr, r.stderr
+    assert not (tmp_path / "x.grdnet").exists()
