@@ -1,6 +1,8 @@
 """Validation-only analysis of image-score rules: loads a training checkpoint, rebuilds the fixed
 validation set (held-out good images, clean and with one synthetic defect each) and prints the
-image AUROC (all / Perlin / breaks) of several rules. Test images are never read.
+image AUROC (all / Perlin / breaks) of several rules, then of the standardised rules (model
+section 6, `grdnet model score-stats`: per-pixel mean/std of the box-filtered map over the TRAIN
+split's good images). Test images are never read.
 Usage (from Models/training): python score_rules.py RUN/best.pt"""
 import os, sys, json, numpy as np, torch
 torch.set_num_threads(1)
@@ -29,3 +31,16 @@ flat = maps.reshape(len(maps), -1)
 for q in (100, 1000, 5000):
     rep(f"top{q}mean", np.sort(flat, 1)[:, -q:].mean(1))
 rep("mean", flat.mean(1))
+
+# Standardised rules: statistics from the train split (the images the validation set leaves out).
+val_names = set(ck["val_files"])
+trf = [p for p in data.list_images(folder) if os.path.basename(p) not in val_names]
+trm = run_maps(net, data.normalise(np.stack([data.load_image(p, meta["input_size"], meta["channels"]) for p in trf]),
+                                   meta["mean"], meta["std"]))
+print(f"standardised: statistics from {len(trf)} train images")
+for k in (1, 5, 11, 21):
+    btr = F.avg_pool2d(torch.from_numpy(trm)[:, None], k, 1, k // 2, count_include_pad=True)[:, 0].numpy()
+    bv = F.avg_pool2d(t, k, 1, k // 2, count_include_pad=True)[:, 0].numpy()
+    mu, sd = btr.mean(0), btr.std(0)
+    for floor in (0.01, 0.05):
+        rep(f"box{k} z f{floor}", ((bv - mu) / (sd + floor)).max((1, 2)))
