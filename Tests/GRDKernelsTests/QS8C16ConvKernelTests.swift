@@ -85,6 +85,70 @@ final class QS8C16ConvKernelTests: XCTestCase {
         }
     }
 
+    /// Every activation form of the requantisation epilogue (max(f, f * slope) for slopes <= 1,
+    /// min(f, f * slope) above 1), zero points at both ends, and no chunks at all (bias only).
+    func testChunkTableKernelSlopesAndBiasOnly() {
+        var seed: UInt64 = 500
+        for slope: Float in [1.5, 2, -0.5, 0.5, 0] {
+            for kc in [16, 48, 288] {
+                for n in [3, 8, 21] {
+                    for rows in [1, 2] {
+                        check(kc: kc, n: n, rows: rows, worstCase: false, slope: slope, seed: seed)
+                        seed += 1
+                    }
+                }
+            }
+        }
+        // chunks == 0: C[r][c] = requant(bias[c]) for every row.
+        let n = 11, bb = qs8PackedC16BlockBytes(kc: 0)
+        let bias = (0..<n).map { Int32($0 * 997 - 5000) }, scales = (0..<n).map { 0.003 + Float($0) * 0.001 }
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: bb * 2, alignment: 16)
+        defer { packed.deallocate() }
+        qs8PackC16(n: n, k: 0, kcPadded: 0, weights: [], bias: bias, scales: scales, into: packed)
+        for zp: Int32 in [-128, 0, 127] {
+            let rq = RequantizationFP32(zeroPoint: zp)
+            var got = [Int8](repeating: 55, count: 2 * n)
+            let a = [Int8](repeating: 1, count: 16), offsets = [0, 8]
+            qs8GEMM2x8C16A72(rows: 2, chunks: 0, a: a, aStride: 0, halfOffsets: offsets, packedWeights: packed, blockBytes: bb,
+                             outputZeroPoint: zp, negativeSlope: 0.2, c: &got, cStride: n, channels: n)
+            let want = (0..<n).map { rq.requantize(bias[$0], scale: scales[$0], negativeSlope: 0.2) }
+            XCTAssertEqual(Array(got[0..<n]), want, "zp=\(zp) row 0")
+            XCTAssertEqual(Array(got[n..<(2 * n)]), want, "zp=\(zp) row 1")
+        }
+    }
+
+    /// The kernel's building blocks (SMULL + SMLAL, SADDLP, SADALP, ADDP on aarch64; their
+    /// plain-Swift stand-ins elsewhere) against scalar arithmetic, at the Int16 limits.
+    func testC16BuildingBlocksMatchScalar() {
+        var r = Rng(s: 77)
+        for trial in 0..<200 {
+            func v8() -> SIMD8<Int8> {
+                var x = SIMD8<Int8>()
+                for i in 0..<8 { x[i] = trial < 20 ? (trial % 2 == 0 ? -128 : 127) : Int8(truncatingIfNeeded: Int(r.next() % 256) - 128) }
+                return x
+            }
+            let aLo = v8(), aHi = v8()
+            var wLo = v8(), wHi = v8()
+            for i in 0..<8 { if wLo[i] == -128 { wLo[i] = -127 }; if wHi[i] == -128 { wHi[i] = -127 } }
+            if trial < 20 { wLo = SIMD8(repeating: trial % 4 < 2 ? 127 : -127); wHi = wLo }
+            let p = qs8C16MulPair(aLo, aHi, wLo, wHi)
+            for i in 0..<8 {
+                XCTAssertEqual(Int(p[i]), Int(aLo[i]) * Int(wLo[i]) + Int(aHi[i]) * Int(wHi[i]), "trial \(trial) lane \(i)")
+            }
+            var acc = SIMD4<Int32>()
+            for i in 0..<4 { acc[i] = Int32(truncatingIfNeeded: Int(r.next() % 2_000_001) - 1_000_000) }
+            let long = qs8C16PairwiseLong(p), accumulated = qs8C16PairwiseAccumulate(acc, p)
+            for i in 0..<4 {
+                let pair = Int32(p[2 * i]) + Int32(p[2 * i + 1])
+                XCTAssertEqual(long[i], pair, "trial \(trial) SADDLP lane \(i)")
+                XCTAssertEqual(accumulated[i], acc[i] + pair, "trial \(trial) SADALP lane \(i)")
+            }
+            let y = SIMD4<Int32>(accumulated[3], accumulated[2], long[1], long[0])
+            let added = qs8C16Pairwise(accumulated, y)
+            XCTAssertEqual(added, SIMD4(accumulated[0] &+ accumulated[1], accumulated[2] &+ accumulated[3], y[0] &+ y[1], y[2] &+ y[3]))
+        }
+    }
+
     /// The im2col tile against a plain per-tap reference, for every pixel, including the zero
     /// padding of k up to the next multiple of 16.
     func testIm2ColMatchesNaiveReference() {
