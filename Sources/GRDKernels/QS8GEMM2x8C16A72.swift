@@ -56,6 +56,17 @@ func qs8C16MulPair(_ aLo: SIMD8<Int8>, _ aHi: SIMD8<Int8>, _ wLo: SIMD8<Int8>, _
     #endif
 }
 
+/// a[0..<8] * w[0..<8] + a[8..<16] * w[8..<16] lane-wise in Int16 (SMULL + SMLAL2): the same
+/// products as `qs8C16MulPair` when both halves are contiguous.
+@inline(__always)
+func qs8C16MulPair16(_ a: SIMD16<Int8>, _ w: SIMD16<Int8>) -> SIMD8<Int16> {
+    #if arch(arm64)
+    return vmlal_high_s8(vmull_s8(vget_low_s8(a), vget_low_s8(w)), a, w)
+    #else
+    return qs8C16MulPair(a.lowHalf, a.highHalf, w.lowHalf, w.highHalf)
+    #endif
+}
+
 /// [p0 + p1, p2 + p3, p4 + p5, p6 + p7] widened to Int32 (SADDLP).
 @inline(__always)
 func qs8C16PairwiseLong(_ p: SIMD8<Int16>) -> SIMD4<Int32> {
@@ -163,6 +174,41 @@ struct QS8C16Acc2x8 {
         r07 = qs8C16PairwiseAccumulate(r07, p(7, x0, y0)); r17 = qs8C16PairwiseAccumulate(r17, p(7, x1, y1))
     }
 
+    /// The first chunk from 16 contiguous bytes per pixel (a0/a1 + off): SMULL + SMLAL2 + SADDLP.
+    @inline(__always)
+    init(firstPaired a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ off: Int, _ wp: UnsafeRawPointer) {
+        let x0 = a0.loadUnaligned(fromByteOffset: off, as: SIMD16<Int8>.self)
+        let x1 = a1.loadUnaligned(fromByteOffset: off, as: SIMD16<Int8>.self)
+        @inline(__always) func p(_ j: Int, _ x: SIMD16<Int8>) -> SIMD4<Int32> {
+            qs8C16PairwiseLong(qs8C16MulPair16(x, wp.loadUnaligned(fromByteOffset: 16 &* j, as: SIMD16<Int8>.self)))
+        }
+        r00 = p(0, x0); r10 = p(0, x1)
+        r01 = p(1, x0); r11 = p(1, x1)
+        r02 = p(2, x0); r12 = p(2, x1)
+        r03 = p(3, x0); r13 = p(3, x1)
+        r04 = p(4, x0); r14 = p(4, x1)
+        r05 = p(5, x0); r15 = p(5, x1)
+        r06 = p(6, x0); r16 = p(6, x1)
+        r07 = p(7, x0); r17 = p(7, x1)
+    }
+
+    /// One more chunk from 16 contiguous bytes per pixel: SMULL + SMLAL2 + SADALP.
+    @inline(__always)
+    mutating func chunkPaired(_ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ off: Int, _ wp: UnsafeRawPointer) {
+        let x0 = a0.loadUnaligned(fromByteOffset: off, as: SIMD16<Int8>.self)
+        let x1 = a1.loadUnaligned(fromByteOffset: off, as: SIMD16<Int8>.self)
+        @inline(__always) func w(_ j: Int) -> SIMD16<Int8> { wp.loadUnaligned(fromByteOffset: 16 &* j, as: SIMD16<Int8>.self) }
+        let w0 = w(0), w1 = w(1), w2 = w(2), w3 = w(3), w4 = w(4), w5 = w(5), w6 = w(6), w7 = w(7)
+        r00 = qs8C16PairwiseAccumulate(r00, qs8C16MulPair16(x0, w0)); r10 = qs8C16PairwiseAccumulate(r10, qs8C16MulPair16(x1, w0))
+        r01 = qs8C16PairwiseAccumulate(r01, qs8C16MulPair16(x0, w1)); r11 = qs8C16PairwiseAccumulate(r11, qs8C16MulPair16(x1, w1))
+        r02 = qs8C16PairwiseAccumulate(r02, qs8C16MulPair16(x0, w2)); r12 = qs8C16PairwiseAccumulate(r12, qs8C16MulPair16(x1, w2))
+        r03 = qs8C16PairwiseAccumulate(r03, qs8C16MulPair16(x0, w3)); r13 = qs8C16PairwiseAccumulate(r13, qs8C16MulPair16(x1, w3))
+        r04 = qs8C16PairwiseAccumulate(r04, qs8C16MulPair16(x0, w4)); r14 = qs8C16PairwiseAccumulate(r14, qs8C16MulPair16(x1, w4))
+        r05 = qs8C16PairwiseAccumulate(r05, qs8C16MulPair16(x0, w5)); r15 = qs8C16PairwiseAccumulate(r15, qs8C16MulPair16(x1, w5))
+        r06 = qs8C16PairwiseAccumulate(r06, qs8C16MulPair16(x0, w6)); r16 = qs8C16PairwiseAccumulate(r16, qs8C16MulPair16(x1, w6))
+        r07 = qs8C16PairwiseAccumulate(r07, qs8C16MulPair16(x0, w7)); r17 = qs8C16PairwiseAccumulate(r17, qs8C16MulPair16(x1, w7))
+    }
+
     /// Channel sums of pixel 0 (channels 0-3, 4-7) and pixel 1, by an ADDP tree.
     @inline(__always)
     func sums() -> (SIMD4<Int32>, SIMD4<Int32>, SIMD4<Int32>, SIMD4<Int32>) {
@@ -186,18 +232,50 @@ public func qs8GEMM2x8C16A72(
 ) {
     if negativeSlope > 1 {
         c16AllBlocks(rows, chunks, a, aStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
-                     c, cStride, channels, minForm: true)
+                     c, cStride, channels, minForm: true, paired: false)
     } else {
         c16AllBlocks(rows, chunks, a, aStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
-                     c, cStride, channels, minForm: false)
+                     c, cStride, channels, minForm: false, paired: false)
     }
+}
+
+/// `qs8GEMM2x8C16A72` for a half table whose two halves of every chunk are contiguous
+/// (halfOffsets[2c + 1] == halfOffsets[2c] + 8, see `qs8C16HalvesArePaired`): dense im2col tiles,
+/// and convolution windows with C a multiple of 16. Chunk c of pixel r is then the 16 bytes at
+/// a + r * aStride + halfOffsets[2c], read with one 16-byte load (weights likewise), and the
+/// high halves multiply with SMLAL2: 2 activation + 8 weight loads per chunk instead of 4 + 16.
+public func qs8GEMM2x8C16PairedA72(
+    rows: Int, chunks: Int,
+    a: UnsafePointer<Int8>, aStride: Int, halfOffsets: UnsafePointer<Int>,
+    packedWeights: UnsafeRawPointer, blockBytes: Int,
+    outputZeroPoint: Int32, negativeSlope: Float,
+    c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
+) {
+    if negativeSlope > 1 {
+        c16AllBlocks(rows, chunks, a, aStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
+                     c, cStride, channels, minForm: true, paired: true)
+    } else {
+        c16AllBlocks(rows, chunks, a, aStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
+                     c, cStride, channels, minForm: false, paired: true)
+    }
+}
+
+/// Whether every chunk's two halves are contiguous in the table (halfOffsets[2c + 1] ==
+/// halfOffsets[2c] + 8 for c < chunks), so that `qs8GEMM2x8C16PairedA72` may read it.
+public func qs8C16HalvesArePaired(_ halfOffsets: UnsafePointer<Int>, chunks: Int) -> Bool {
+    var i = 0
+    while i < chunks {
+        if halfOffsets[2 &* i &+ 1] != halfOffsets[2 &* i] &+ 8 { return false }
+        i &+= 1
+    }
+    return true
 }
 
 @inline(__always)
 private func c16AllBlocks(
     _ rows: Int, _ chunks: Int, _ a: UnsafePointer<Int8>, _ aStride: Int, _ halfOffsets: UnsafePointer<Int>,
     _ packedWeights: UnsafeRawPointer, _ blockBytes: Int, _ outputZeroPoint: Int32, _ negativeSlope: Float,
-    _ c: UnsafeMutablePointer<Int8>, _ cStride: Int, _ channels: Int, minForm: Bool
+    _ c: UnsafeMutablePointer<Int8>, _ cStride: Int, _ channels: Int, minForm: Bool, paired: Bool
 ) {
     let a0 = UnsafeRawPointer(a)
     let a1 = rows > 1 ? a0 + aStride : a0
@@ -208,7 +286,18 @@ private func c16AllBlocks(
     var block = packedWeights
     repeat {
         var acc: QS8C16Acc2x8
-        if chunks > 0 {
+        if chunks > 0 && paired {
+            acc = QS8C16Acc2x8(firstPaired: a0, a1, halfOffsets[0], block + 32)
+            var wp = block + 160
+            var tab = halfOffsets + 2
+            var i = 1
+            while i < chunks {
+                acc.chunkPaired(a0, a1, tab[0], wp)
+                wp += 128
+                tab += 2
+                i &+= 1
+            }
+        } else if chunks > 0 {
             acc = QS8C16Acc2x8(first: a0, a1, halfOffsets[0], halfOffsets[1], block + 32)
             var wp = block + 160
             var tab = halfOffsets + 2

@@ -78,6 +78,9 @@ public final class InferenceEngine: PartitionedWork {
         /// reads its taps in place like a convolution window of nky x nkx taps, through this half
         /// table (nil otherwise). `classKernel` holds (nky, nkx) per class.
         var classWindowHalfOffsets: [UnsafeMutablePointer<Int>?] = []
+        /// Per class: its half table pairs the halves of every chunk (C a multiple of 16), so the
+        /// paired kernel (16-byte loads) reads it (qs8C16HalvesArePaired).
+        var classWindowHalvesPaired: [Bool] = []
         var classKernel: [(Int, Int)] = []
         /// Convolution: byte offset of every tap from the window origin (qs8ConvTapOffsets).
         var tapOffsets: UnsafeMutablePointer<Int>?
@@ -85,6 +88,8 @@ public final class InferenceEngine: PartitionedWork {
         /// in place for pixels whose window lies inside the input; nil when C is not a multiple
         /// of 8 (those convolutions go through the im2col tile).
         var windowHalfOffsets: UnsafeMutablePointer<Int>?
+        /// Its halves are paired (C a multiple of 16): `qs8GEMM2x8C16PairedA72` reads it.
+        var windowHalvesPaired = false
     }
 
     /// Output pixels per micro-kernel call (the GEMM's rows).
@@ -248,6 +253,7 @@ public final class InferenceEngine: PartitionedWork {
                     if kernels == .c16HalvesA72 && qs8ConvWindowChunks(g) > 0 {
                         plan.windowHalfOffsets = .allocate(capacity: 2 * qs8ConvWindowChunks(g))
                         qs8ConvWindowHalfOffsets(g, out: plan.windowHalfOffsets!)
+                        plan.windowHalvesPaired = qs8C16HalvesArePaired(plan.windowHalfOffsets!, chunks: qs8ConvWindowChunks(g))
                     }
                     let cout = outT.channels
                     if kernels.isIndirect {
@@ -304,8 +310,10 @@ public final class InferenceEngine: PartitionedWork {
                                     let t = UnsafeMutablePointer<Int>.allocate(capacity: 2 * qs8ConvWindowChunks(cg))
                                     qs8ConvWindowHalfOffsets(cg, out: t)
                                     plan.classWindowHalfOffsets.append(t)
+                                    plan.classWindowHalvesPaired.append(qs8C16HalvesArePaired(t, chunks: qs8ConvWindowChunks(cg)))
                                 } else {
                                     plan.classWindowHalfOffsets.append(nil)
+                                    plan.classWindowHalvesPaired.append(false)
                                 }
                                 maxTile = max(maxTile, 2 * ((k + 15) & ~15))
                                 maxTaps = max(maxTaps, taps)
@@ -708,21 +716,27 @@ public final class InferenceEngine: PartitionedWork {
         let cout = g.outputChannels, kp = g.paddedReductionSize
         let tile = scratch[part].assumingMemoryBound(to: Int8.self)
         let packed = UnsafeRawPointer(plan.packed!), bb = plan.blockBytes
-        let window = plan.windowHalfOffsets, pixelStride = g.strideX * g.inputChannels
+        let window = plan.windowHalfOffsets, paired = plan.windowHalvesPaired, pixelStride = g.strideX * g.inputChannels
         var p = begin * 2
         let pEnd = min(end * 2, g.outputHeight * g.outputWidth)
         while p < pEnd {
             let rows = min(2, pEnd - p)
             let c = output + p * cout
             if let offsets = window, let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: rows) {
-                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: origin, aStride: pixelStride, halfOffsets: offsets,
-                                 packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
-                                 c: c, cStride: cout, channels: cout)
+                if paired {
+                    qs8GEMM2x8C16PairedA72(rows: rows, chunks: kp / 16, a: origin, aStride: pixelStride, halfOffsets: offsets,
+                                           packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                           c: c, cStride: cout, channels: cout)
+                } else {
+                    qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: origin, aStride: pixelStride, halfOffsets: offsets,
+                                     packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                     c: c, cStride: cout, channels: cout)
+                }
             } else {
                 qs8Im2Col(g, input: input, zeroPoint: inputZeroPoint, firstPixel: p, count: rows, tile: tile)
-                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
-                                 packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
-                                 c: c, cStride: cout, channels: cout)
+                qs8GEMM2x8C16PairedA72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
+                                       packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                       c: c, cStride: cout, channels: cout)
             }
             p += rows
         }
@@ -817,17 +831,23 @@ public final class InferenceEngine: PartitionedWork {
                         let iy0 = (ty - kyMax) / g.strideY, ix0 = (tx - kxMax) / sx
                         if let table = plan.classWindowHalfOffsets[cls], ty >= kyMax, tx >= kxMax,
                            iy0 + nky <= g.inputHeight, ix0 + count - 1 + nkx <= g.inputWidth {
-                            qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: input + (iy0 * g.inputWidth + ix0) * cin, aStride: cin,
-                                             halfOffsets: table, packedWeights: packed, blockBytes: bb, outputZeroPoint: zp,
-                                             negativeSlope: slope, c: c, cStride: sx * cout, channels: cout)
+                            if plan.classWindowHalvesPaired[cls] {
+                                qs8GEMM2x8C16PairedA72(rows: count, chunks: kp / 16, a: input + (iy0 * g.inputWidth + ix0) * cin, aStride: cin,
+                                                       halfOffsets: table, packedWeights: packed, blockBytes: bb, outputZeroPoint: zp,
+                                                       negativeSlope: slope, c: c, cStride: sx * cout, channels: cout)
+                            } else {
+                                qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: input + (iy0 * g.inputWidth + ix0) * cin, aStride: cin,
+                                                 halfOffsets: table, packedWeights: packed, blockBytes: bb, outputZeroPoint: zp,
+                                                 negativeSlope: slope, c: c, cStride: sx * cout, channels: cout)
+                            }
                             break
                         }
                         qs8ConvTransposeIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, oy: oy, ox: ox, count: count, mr: mr, out: ind)
                         qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile,
                                              reversedTaps: true)
-                        qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
-                                         packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
-                                         c: c, cStride: sx * cout, channels: cout)
+                        qs8GEMM2x8C16PairedA72(rows: count, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
+                                               packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                               c: c, cStride: sx * cout, channels: cout)
                     case .dotLoopA76:
                         qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile)
                         var nb = 0

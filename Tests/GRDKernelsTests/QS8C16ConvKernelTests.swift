@@ -20,7 +20,9 @@ final class QS8C16ConvKernelTests: XCTestCase {
 
     /// Runs the kernel on rows whose 8-byte halves are scattered in memory (a shuffled, gapped half
     /// table, row stride not a multiple of 8) and compares with the reference on the dense rows.
-    func check(kc: Int, n: Int, rows: Int, worstCase: Bool, slope: Float, seed: UInt64, line: UInt = #line) {
+    /// `paired`: the table keeps each chunk's two halves together (chunks shuffled, 19 bytes apart),
+    /// and both the paired kernel (16-byte loads) and the general one read it.
+    func check(kc: Int, n: Int, rows: Int, worstCase: Bool, slope: Float, seed: UInt64, paired: Bool = false, line: UInt = #line) {
         var r = Rng(s: seed)
         let chunks = kc / 16
         var a = (0..<(rows * kc)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 256) - 128) }
@@ -37,7 +39,13 @@ final class QS8C16ConvKernelTests: XCTestCase {
         // Half h of every row sits at slot perm[h] (slots 11 bytes apart), rows 22 * chunks + 5 apart.
         var perm = Array(0..<(2 * chunks))
         for i in stride(from: 2 * chunks - 1, to: 0, by: -1) { perm.swapAt(i, Int(r.next() % UInt64(i + 1))) }
-        let offsets = perm.map { 11 * $0 }
+        var offsets = perm.map { 11 * $0 }
+        if paired {
+            var chunkPerm = Array(0..<chunks)
+            for i in stride(from: chunks - 1, to: 0, by: -1) { chunkPerm.swapAt(i, Int(r.next() % UInt64(i + 1))) }
+            offsets = (0..<(2 * chunks)).map { 19 * chunkPerm[$0 / 2] + 8 * ($0 % 2) }
+        }
+        XCTAssertEqual(offsets.withUnsafeBufferPointer { qs8C16HalvesArePaired($0.baseAddress!, chunks: chunks) }, paired || chunks == 0)
         let aStride = 22 * chunks + 5
         var scattered = [Int8](repeating: 99, count: rows * aStride + 16)
         for row in 0..<rows { for h in 0..<(2 * chunks) { for j in 0..<8 {
@@ -49,17 +57,17 @@ final class QS8C16ConvKernelTests: XCTestCase {
         qs8PackC16(n: n, k: kc, kcPadded: kc, weights: w, bias: bias, scales: scales, into: packed)
         // Output rows n + 3 apart, with a guard byte pattern that must survive past each row's n lanes.
         let cStride = n + 3
+        for kernel in paired ? [qs8GEMM2x8C16A72, qs8GEMM2x8C16PairedA72] : [qs8GEMM2x8C16A72] {
         var got = [Int8](repeating: 55, count: rows * cStride)
         scattered.withUnsafeBufferPointer { ap in offsets.withUnsafeBufferPointer { op in got.withUnsafeMutableBufferPointer { cp in
-            qs8GEMM2x8C16A72(rows: rows, chunks: chunks, a: ap.baseAddress!, aStride: aStride, halfOffsets: op.baseAddress!,
-                             packedWeights: packed, blockBytes: blockBytes, outputZeroPoint: zp, negativeSlope: slope,
-                             c: cp.baseAddress!, cStride: cStride, channels: n)
+            kernel(rows, chunks, ap.baseAddress!, aStride, op.baseAddress!, packed, blockBytes, zp, slope, cp.baseAddress!, cStride, n)
         } } }
         for row in 0..<rows {
             XCTAssertEqual(Array(got[(row * cStride)..<(row * cStride + n)]), Array(want[(row * n)..<(row * n + n)]),
                            "kc=\(kc) n=\(n) rows=\(rows) worst=\(worstCase) slope=\(slope) row=\(row)", line: line)
             XCTAssertEqual(Array(got[(row * cStride + n)..<(row * cStride + cStride)]), [55, 55, 55],
                            "kc=\(kc) n=\(n) rows=\(rows): wrote past the row's \(n) channels", line: line)
+        }
         }
     }
 
@@ -80,8 +88,26 @@ final class QS8C16ConvKernelTests: XCTestCase {
     func testChunkTableKernelWorstCaseAccumulation() {
         // -128 activations against +-127 weights: the Int16 pair sums at their limit (2 * 128 * 127).
         for kc in [16, 64, 576, 1152] {
-            check(kc: kc, n: 8, rows: 2, worstCase: true, slope: 1, seed: 99)
-            check(kc: kc, n: 5, rows: 1, worstCase: true, slope: 0.2, seed: 98)
+            for paired in [false, true] {
+                check(kc: kc, n: 8, rows: 2, worstCase: true, slope: 1, seed: 99, paired: paired)
+                check(kc: kc, n: 5, rows: 1, worstCase: true, slope: 0.2, seed: 98, paired: paired)
+            }
+        }
+    }
+
+    /// The paired kernel (16-byte loads, SMLAL2) on chunk-shuffled tables, against the reference
+    /// and the general kernel.
+    func testPairedChunkKernelMatchesScalarReference() {
+        var seed: UInt64 = 3000
+        for kc in [16, 32, 80, 144, 576] {
+            for n in [1, 5, 8, 13, 24, 64] {
+                for rows in [1, 2] {
+                    for slope: Float in [1, 0, 0.2, 1.5] {
+                        check(kc: kc, n: n, rows: rows, worstCase: false, slope: slope, seed: seed, paired: true)
+                        seed += 1
+                    }
+                }
+            }
         }
     }
 
@@ -225,6 +251,21 @@ final class QS8C16ConvKernelTests: XCTestCase {
                         qs8GEMM2x8C16A72(rows: rows, chunks: window.count / 2, a: origin, aStride: s * c, halfOffsets: window, packedWeights: packed,
                                          blockBytes: bb, outputZeroPoint: 3, negativeSlope: 0.2, c: &viaWindow, cStride: n, channels: n)
                         XCTAssertEqual(Array(viaWindow[0..<(rows * n)]), Array(viaTile[0..<(rows * n)]), "h=\(h) w=\(w) c=\(c) k=\(k) s=\(s) p=\(p) rows=\(rows)")
+                        // C a multiple of 16: every chunk's halves are adjacent, the paired kernel reads them.
+                        let paired = window.withUnsafeBufferPointer { qs8C16HalvesArePaired($0.baseAddress!, chunks: window.count / 2) }
+                        if c % 16 == 0 { XCTAssertTrue(paired, "c=\(c) k=\(k)") }
+                        if c % 16 != 0 && k == 3 { XCTAssertFalse(paired, "c=\(c) k=\(k)") }
+                        if paired {
+                            var viaPaired = [Int8](repeating: 2, count: 2 * n), viaTilePaired = [Int8](repeating: 4, count: 2 * n)
+                            qs8GEMM2x8C16PairedA72(rows: rows, chunks: window.count / 2, a: origin, aStride: s * c, halfOffsets: window,
+                                                   packedWeights: packed, blockBytes: bb, outputZeroPoint: 3, negativeSlope: 0.2,
+                                                   c: &viaPaired, cStride: n, channels: n)
+                            qs8GEMM2x8C16PairedA72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: dense,
+                                                   packedWeights: packed, blockBytes: bb, outputZeroPoint: 3, negativeSlope: 0.2,
+                                                   c: &viaTilePaired, cStride: n, channels: n)
+                            XCTAssertEqual(Array(viaPaired[0..<(rows * n)]), Array(viaTile[0..<(rows * n)]), "paired window c=\(c) p=\(p)")
+                            XCTAssertEqual(Array(viaTilePaired[0..<(rows * n)]), Array(viaTile[0..<(rows * n)]), "paired tile c=\(c) p=\(p)")
+                        }
                     }
                 }
             }

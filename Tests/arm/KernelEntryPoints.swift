@@ -43,3 +43,11 @@ public func grd_qs8_gemm_2x8c16_a72(_ rows: Int, _ chunks: Int, _ a: UnsafePoint
     qs8GEMM2x8C16A72(rows: rows, chunks: chunks, a: a, aStride: aStride, halfOffsets: halfOffsets, packedWeights: w,
                      blockBytes: blockBytes, outputZeroPoint: zp, negativeSlope: slope, c: c, cStride: cStride, channels: channels)
 }
+
+@_cdecl("grd_qs8_gemm_2x8c16_paired_a72")
+public func grd_qs8_gemm_2x8c16_paired_a72(_ rows: Int, _ chunks: Int, _ a: UnsafePointer<Int8>, _ aStride: Int, _ halfOffsets: UnsafePointer<Int>,
+                                           _ w: UnsafeRawPointer, _ blockBytes: Int, _ zp: Int32, _ slope: Float,
+                                           _ c: UnsafeMutablePointer<Int8>, _ cStride: Int, _ channels: Int) {
+    qs8GEMM2x8C16PairedA72(rows: rows, chunks: chunks, a: a, aStride: aStride, halfOffsets: halfOffsets, packedWeights: w,
+                           blockBytes: blockBytes, outputZeroPoint: zp, negativeSlope: slope, c: c, cStride: cStride, channels: channels)
+}

@@ -2,7 +2,8 @@
 //   harness check        bit-exact comparison with a scalar C reference: fixed shapes, random
 //                        shapes, worst case (-128 activations against +-127 weights)
 //   harness bench c16|dot  one conv-sized GEMM (for the instruction-mix plugin); prints the MACs
-//   harness bench c16t   the same GEMM with the engine's c16 kernel (half table, all channels per call)
+//   harness bench c16t|c16p  the same GEMM with the engine's c16 kernels (half table, all channels
+//                        per call; c16p: the paired one, 16-byte loads)
 //   harness dot          calls the dot-product kernel once (SIGILL expected on a Cortex-A72)
 //   harness sdot         the SDOT indirect-GEMM kernels (4x16/4x8 c4, indirection and window
 //                        forms; Cortex-A76 build only) bit-exact against the scalar reference
@@ -34,6 +35,8 @@ __attribute__((weak)) void grd_qs8_conv_window_4xn_c4_neondot(sint taps, sint ci
                                                               int8_t* c, sint c_stride, sint channels);
 void grd_qs8_gemm_2x8c16_a72(sint rows, sint chunks, const int8_t* a, sint a_stride, const sint* half_offsets, const void* w,
                              sint bb, int32_t zp, float slope, int8_t* c, sint c_stride, sint channels);
+void grd_qs8_gemm_2x8c16_paired_a72(sint rows, sint chunks, const int8_t* a, sint a_stride, const sint* half_offsets, const void* w,
+                                    sint bb, int32_t zp, float slope, int8_t* c, sint c_stride, sint channels);
 void grd_im2col(sint, sint, sint, sint, sint, sint, sint, sint, const int8_t*, int8_t, sint, sint, int8_t*);
 
 struct family { const char* name; gemm_t gemm; pack_t pack; sint (*block)(sint); int nr; };
@@ -153,8 +156,10 @@ static int check_sdot(void) {
 
 // The engine's c16 kernel (qs8GEMM2x8C16A72: SMULL + SMLAL + SADALP): all n channels in one call,
 // each row's 8-byte halves scattered through a shuffled half table (slots 11 bytes apart, rows
-// 22 * chunks + 5 apart), output rows n + 3 apart with guard bytes that must survive.
-static int run_table_case(int rows, int chunks, int n, int worst, float slope, int* cases) {
+// 22 * chunks + 5 apart), output rows n + 3 apart with guard bytes that must survive. `paired`:
+// the table keeps each chunk's halves adjacent (chunks shuffled, 19 bytes apart) and the paired
+// kernel (qs8GEMM2x8C16PairedA72: 16-byte loads, SMLAL2) reads it as well as the general one.
+static int run_table_case(int rows, int chunks, int n, int worst, float slope, int paired, int* cases) {
   int kc = 16 * chunks, stride = 22 * chunks + 5, c_stride = n + 3;
   int8_t* a = malloc(2 * (size_t)kc + 1);
   int8_t* scattered = malloc(2 * (size_t)stride + 16);
@@ -170,6 +175,11 @@ static int run_table_case(int rows, int chunks, int n, int worst, float slope, i
   for (int h = 0; h < 2 * chunks; h++) perm[h] = h;
   for (int h = 2 * chunks - 1; h > 0; h--) { int j = (int)(rnd() % (unsigned)(h + 1)), t = perm[h]; perm[h] = perm[j]; perm[j] = t; }
   for (int h = 0; h < 2 * chunks; h++) offsets[h] = 11 * perm[h];
+  if (paired) {
+    for (int q = 0; q < chunks; q++) perm[q] = q;
+    for (int q = chunks - 1; q > 0; q--) { int j = (int)(rnd() % (unsigned)(q + 1)), t = perm[q]; perm[q] = perm[j]; perm[j] = t; }
+    for (int h = 0; h < 2 * chunks; h++) offsets[h] = 19 * perm[h / 2] + 8 * (h % 2);
+  }
   memset(scattered, 99, 2 * (size_t)stride + 16);
   for (int r = 0; r < rows; r++)
     for (int h = 0; h < 2 * chunks; h++) memcpy(scattered + r * stride + offsets[h], a + r * kc + 8 * h, 8);
@@ -177,9 +187,10 @@ static int run_table_case(int rows, int chunks, int n, int worst, float slope, i
   void* packed = malloc((size_t)bb * ((n + 7) / 8));
   grd_pack_c16(n, kc, kc, w, b, s, packed);
   int8_t* c = malloc(2 * (size_t)c_stride);
-  memset(c, 0x55, 2 * (size_t)c_stride);
-  grd_qs8_gemm_2x8c16_a72(rows, chunks, scattered, stride, offsets, packed, bb, zp, slope, c, c_stride, n);
   int bad = 0;
+  for (int kernel = 0; kernel <= paired; kernel++) {
+  memset(c, 0x55, 2 * (size_t)c_stride);
+  (kernel ? grd_qs8_gemm_2x8c16_paired_a72 : grd_qs8_gemm_2x8c16_a72)(rows, chunks, scattered, stride, offsets, packed, bb, zp, slope, c, c_stride, n);
   for (int r = 0; r < rows; r++)
     for (int j = 0; j < c_stride; j++) {
       int8_t want = 0x55;
@@ -190,7 +201,8 @@ static int run_table_case(int rows, int chunks, int n, int worst, float slope, i
       }
       if (c[r * c_stride + j] != want) bad++;
     }
-  if (bad) printf("FAIL a72-c16-table rows=%d chunks=%d n=%d worst=%d slope=%g: %d mismatches\n", rows, chunks, n, worst, slope, bad);
+  }
+  if (bad) printf("FAIL a72-c16-table rows=%d chunks=%d n=%d worst=%d slope=%g paired=%d: %d mismatches\n", rows, chunks, n, worst, slope, paired, bad);
   (*cases)++;
   free(a); free(scattered); free(offsets); free(perm); free(w); free(b); free(s); free(packed); free(c);
   return bad != 0;
@@ -203,14 +215,16 @@ static int check_table(int* cases) {
   for (unsigned ci = 0; ci < sizeof chunks / sizeof *chunks; ci++)
     for (unsigned ni = 0; ni < sizeof ns / sizeof *ns; ni++)
       for (int rows = 1; rows <= 2; rows++, i++)
-        fails += run_table_case(rows, chunks[ci], ns[ni], 0, slopes[i % 5], cases);
+        for (int paired = 0; paired <= 1; paired++)
+          fails += run_table_case(rows, chunks[ci], ns[ni], 0, slopes[i % 5], paired, cases);
   for (int t = 0; t < 60; t++)
-    fails += run_table_case(1 + rnd() % 2, (int)(rnd() % 41), 1 + rnd() % 40, 0, slopes[rnd() % 5], cases);
-  for (unsigned ci = 1; ci < sizeof chunks / sizeof *chunks; ci++) {
-    fails += run_table_case(2, chunks[ci], 16, 1, 1.0f, cases);
-    fails += run_table_case(1, chunks[ci], 5, 1, 0.2f, cases);
-  }
-  printf("%s a72-c16-table (qs8GEMM2x8C16A72): fixed, random and worst-case shapes bit-exact\n", fails ? "FAIL" : "ok  ");
+    fails += run_table_case(1 + rnd() % 2, (int)(rnd() % 41), 1 + rnd() % 40, 0, slopes[rnd() % 5], t % 2, cases);
+  for (unsigned ci = 1; ci < sizeof chunks / sizeof *chunks; ci++)
+    for (int paired = 0; paired <= 1; paired++) {
+      fails += run_table_case(2, chunks[ci], 16, 1, 1.0f, paired, cases);
+      fails += run_table_case(1, chunks[ci], 5, 1, 0.2f, paired, cases);
+    }
+  printf("%s a72-c16-table (qs8GEMM2x8C16A72, qs8GEMM2x8C16PairedA72): fixed, random and worst-case shapes bit-exact\n", fails ? "FAIL" : "ok  ");
   return fails;
 }
 
@@ -267,7 +281,7 @@ int main(int argc, char** argv) {
     printf("macs %lld\n", (long long)m * n * taps * cin);
     return 0;
   }
-  if (!strcmp(mode, "bench") && argc > 2 && !strcmp(argv[2], "c16t")) {
+  if (!strcmp(mode, "bench") && argc > 2 && (!strcmp(argv[2], "c16t") || !strcmp(argv[2], "c16p"))) {
     // the bench GEMM below through the engine's kernel: dense rows (identity half table)
     int m = 256, n = 32, kc = 288, chunks = kc / 16;
     int8_t* a = calloc((size_t)m * kc, 1);
@@ -284,7 +298,7 @@ int main(int argc, char** argv) {
     grd_pack_c16(n, kc, kc, w, b, s, packed);
     int8_t* c = malloc((size_t)m * n);
     for (int r = 0; r < m; r += 2)
-      grd_qs8_gemm_2x8c16_a72(2, chunks, a + (size_t)r * kc, kc, offsets, packed, bb, 0, 1.0f, c + (size_t)r * n, n, n);
+      (argv[2][3] == 'p' ? grd_qs8_gemm_2x8c16_paired_a72 : grd_qs8_gemm_2x8c16_a72)(2, chunks, a + (size_t)r * kc, kc, offsets, packed, bb, 0, 1.0f, c + (size_t)r * n, n, n);
     printf("macs %lld\n", (long long)m * n * kc);
     return 0;
   }
