@@ -260,6 +260,52 @@ public func qs8GEMM2x8C16PairedA72(
     }
 }
 
+/// A run of `pairs` pixel pairs of one output row whose windows lie inside the input, in one call
+/// (the engine finds such runs once per row instead of calling per pair): pair i is
+/// `qs8GEMM2x8C16A72` (`qs8GEMM2x8C16PairedA72` when `paired`) with rows = 2 at
+/// origin + 2 i pixelStride, aStride = pixelStride, writing c + 2 i cStride.
+public func qs8ConvWindowRun2xNC16A72(
+    pairs: Int, chunks: Int, origin: UnsafePointer<Int8>, pixelStride: Int, halfOffsets: UnsafePointer<Int>, paired: Bool,
+    packedWeights: UnsafeRawPointer, blockBytes: Int, outputZeroPoint: Int32, negativeSlope: Float,
+    c: UnsafeMutablePointer<Int8>, cStride: Int, channels: Int
+) {
+    if negativeSlope > 1 {
+        if paired {
+            c16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
+                   c, cStride, channels, minForm: true, paired: true)
+        } else {
+            c16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
+                   c, cStride, channels, minForm: true, paired: false)
+        }
+    } else {
+        if paired {
+            c16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
+                   c, cStride, channels, minForm: false, paired: true)
+        } else {
+            c16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
+                   c, cStride, channels, minForm: false, paired: false)
+        }
+    }
+}
+
+@inline(__always)
+private func c16Run(
+    _ pairs: Int, _ chunks: Int, _ origin: UnsafePointer<Int8>, _ pixelStride: Int, _ halfOffsets: UnsafePointer<Int>,
+    _ packedWeights: UnsafeRawPointer, _ blockBytes: Int, _ outputZeroPoint: Int32, _ negativeSlope: Float,
+    _ c: UnsafeMutablePointer<Int8>, _ cStride: Int, _ channels: Int, minForm: Bool, paired: Bool
+) {
+    var o = origin, cc = c
+    let originStep = 2 &* pixelStride, cStep = 2 &* cStride
+    var i = 0
+    while i < pairs {
+        c16AllBlocks(2, chunks, o, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
+                     cc, cStride, channels, minForm: minForm, paired: paired)
+        o += originStep
+        cc += cStep
+        i &+= 1
+    }
+}
+
 /// Whether every chunk's two halves are contiguous in the table (halfOffsets[2c + 1] ==
 /// halfOffsets[2c] + 8 for c < chunks), so that `qs8GEMM2x8C16PairedA72` may read it.
 public func qs8C16HalvesArePaired(_ halfOffsets: UnsafePointer<Int>, chunks: Int) -> Bool {

@@ -705,40 +705,59 @@ public final class InferenceEngine: PartitionedWork {
         }
     }
 
-    /// Convolution with the c16 kernels, output pixels 2 * begin ..< 2 * end: two pixels per call,
-    /// every output channel in that call. When C is a multiple of 8, pixels whose window lies
-    /// inside the input (1x1 convolutions: all) are read in place through the window's half table,
-    /// with no copy; the others (image borders, C = 1, 2, 3 ...) go through the im2col tile.
+    /// Convolution with the c16 kernels, output pixels 2 * begin ..< 2 * end: two pixels per
+    /// kernel call, every output channel in that call. When C is a multiple of 8, pairs of one
+    /// output row whose windows lie inside the input (1x1 convolutions: all) are read in place
+    /// through the window's half table, a whole run of them per call (qs8ConvWindowRun2xNC16A72;
+    /// the window test is done here with the geometry in registers, no division per pair); the
+    /// others (image borders, a pair across two rows, C = 1, 2, 3 ...) go through the im2col tile.
     private func runConvC16(_ plan: OpPlan, _ begin: Int, _ end: Int, _ part: Int,
                             input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
                             inputZeroPoint: Int8, zeroPoint zp: Int32, slope: Float) {
         let g = plan.geometry
-        let cout = g.outputChannels, kp = g.paddedReductionSize
+        let cout = g.outputChannels, kp = g.paddedReductionSize, chunks = kp / 16
         let tile = scratch[part].assumingMemoryBound(to: Int8.self)
         let packed = UnsafeRawPointer(plan.packed!), bb = plan.blockBytes
-        let window = plan.windowHalfOffsets, paired = plan.windowHalvesPaired, pixelStride = g.strideX * g.inputChannels
+        let window = plan.windowHalfOffsets, paired = plan.windowHalvesPaired
+        let ow = g.outputWidth, sy = g.strideY, sx = g.strideX, pixelStride = sx * g.inputChannels
+        // Window origins inside the input: iy0 in 0 ... H - kh; a pair's ix0 in 0 ... W - kw - sx,
+        // a single pixel's in 0 ... W - kw.
+        let iyMax = g.inputHeight - g.kernelHeight, ixMax1 = g.inputWidth - g.kernelWidth, ixMax2 = ixMax1 - sx
         var p = begin * 2
-        let pEnd = min(end * 2, g.outputHeight * g.outputWidth)
+        let pEnd = min(end * 2, g.outputHeight * ow)
+        var oy = p / ow, ox = p - oy * ow
         while p < pEnd {
             let rows = min(2, pEnd - p)
             let c = output + p * cout
-            if let offsets = window, let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: rows) {
-                if paired {
-                    qs8GEMM2x8C16PairedA72(rows: rows, chunks: kp / 16, a: origin, aStride: pixelStride, halfOffsets: offsets,
+            let iy0 = oy * sy - g.padTop, ix0 = ox * sx - g.padLeft
+            var done = rows
+            if let offsets = window, ox + rows <= ow, iy0 >= 0, iy0 <= iyMax, ix0 >= 0, ix0 <= (rows == 2 ? ixMax2 : ixMax1) {
+                let origin = input + (iy0 * g.inputWidth + ix0) * g.inputChannels
+                if rows == 2 {
+                    // The run of window pairs from here: inside this row, inside the input, before pEnd.
+                    let pairs = min((ow - ox) / 2, (ixMax2 - ix0) / (2 * sx) + 1, (pEnd - p) / 2)
+                    qs8ConvWindowRun2xNC16A72(pairs: pairs, chunks: chunks, origin: origin, pixelStride: pixelStride,
+                                              halfOffsets: offsets, paired: paired, packedWeights: packed, blockBytes: bb,
+                                              outputZeroPoint: zp, negativeSlope: slope, c: c, cStride: cout, channels: cout)
+                    done = 2 * pairs
+                } else if paired {
+                    qs8GEMM2x8C16PairedA72(rows: 1, chunks: chunks, a: origin, aStride: pixelStride, halfOffsets: offsets,
                                            packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
                                            c: c, cStride: cout, channels: cout)
                 } else {
-                    qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: origin, aStride: pixelStride, halfOffsets: offsets,
+                    qs8GEMM2x8C16A72(rows: 1, chunks: chunks, a: origin, aStride: pixelStride, halfOffsets: offsets,
                                      packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
                                      c: c, cStride: cout, channels: cout)
                 }
             } else {
                 qs8Im2Col(g, input: input, zeroPoint: inputZeroPoint, firstPixel: p, count: rows, tile: tile)
-                qs8GEMM2x8C16PairedA72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
+                qs8GEMM2x8C16PairedA72(rows: rows, chunks: chunks, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
                                        packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
                                        c: c, cStride: cout, channels: cout)
             }
-            p += rows
+            p += done
+            ox += done
+            while ox >= ow { ox -= ow; oy += 1 }
         }
     }
 

@@ -210,6 +210,60 @@ final class QS8C16ConvKernelTests: XCTestCase {
         }
     }
 
+    /// A run of window pairs in one call (qs8ConvWindowRun2xNC16A72, general and paired tables)
+    /// equals the im2col tile path pair by pair, and writes nothing outside its pairs' outputs.
+    func testWindowRunMatchesIm2ColPairs() {
+        var r = Rng(s: 41)
+        for (h, w, c, s, n, k, pad) in [(6, 11, 16, 1, 8, 3, 1), (7, 13, 8, 1, 13, 3, 1), (9, 15, 32, 2, 5, 3, 1), (5, 9, 24, 1, 16, 1, 0),
+                                        (6, 12, 8, 2, 8, 2, 0)] {
+            let oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1
+            let g = ConvGeometry(inputHeight: h, inputWidth: w, inputChannels: c, kernelHeight: k, kernelWidth: k, strideY: s, strideX: s,
+                                 padTop: pad, padLeft: pad, outputHeight: oh, outputWidth: ow, outputChannels: n)
+            let kp = g.paddedReductionSize, kk = k * k * c
+            let input = (0..<(h * w * c)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 256) - 128) }
+            let wts = (0..<(n * kk)).map { _ in Int8(truncatingIfNeeded: Int(r.next() % 255) - 127) }
+            let bias = (0..<n).map { _ in Int32(Int(r.next() % 2001) - 1000) }
+            let scales = (0..<n).map { _ in 0.001 + Float(r.next() % 1000) * 0.00001 }
+            let bb = qs8PackedC16BlockBytes(kc: kp)
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: bb * ((n + 7) / 8), alignment: 16)
+            defer { packed.deallocate() }
+            qs8PackC16(n: n, k: kk, kcPadded: kp, weights: wts, bias: bias, scales: scales, into: packed)
+            var window = [Int](repeating: -1, count: 2 * qs8ConvWindowChunks(g))
+            qs8ConvWindowHalfOffsets(g, out: &window)
+            let paired = window.withUnsafeBufferPointer { qs8C16HalvesArePaired($0.baseAddress!, chunks: window.count / 2) }
+            let dense = (0..<(kp / 8)).map { 8 * $0 }
+            var runs = 0
+            input.withUnsafeBufferPointer { ip in
+                for oy in 0..<oh {
+                    // interior pairs of this row: ox, ox + 1 with both windows inside the input
+                    let inside = (0..<(ow - 1)).filter { qs8ConvWindowOrigin(g, input: ip.baseAddress!, firstPixel: oy * ow + $0, count: 2, mr: 2) != nil }
+                    guard let first = inside.first else { continue }
+                    let pairs = (inside.count + 1) / 2
+                    guard inside.contains(first + 2 * (pairs - 1)) else { continue }
+                    runs += 1
+                    var want = [Int8](repeating: 77, count: (2 * pairs + 1) * n), got = want
+                    for i in 0..<pairs {
+                        var tile = [Int8](repeating: 0, count: 2 * kp)
+                        qs8Im2Col(g, input: ip.baseAddress!, zeroPoint: 0, firstPixel: oy * ow + first + 2 * i, count: 2, tile: &tile)
+                        want.withUnsafeMutableBufferPointer { wp in
+                            qs8GEMM2x8C16A72(rows: 2, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: dense, packedWeights: packed,
+                                             blockBytes: bb, outputZeroPoint: -5, negativeSlope: 0.2, c: wp.baseAddress! + 2 * i * n, cStride: n, channels: n)
+                        }
+                    }
+                    let origin = qs8ConvWindowOrigin(g, input: ip.baseAddress!, firstPixel: oy * ow + first, count: 2, mr: 2)!
+                    for usePaired in paired ? [false, true] : [false] {
+                        got = [Int8](repeating: 77, count: (2 * pairs + 1) * n)
+                        qs8ConvWindowRun2xNC16A72(pairs: pairs, chunks: window.count / 2, origin: origin, pixelStride: s * c, halfOffsets: window,
+                                                  paired: usePaired, packedWeights: packed, blockBytes: bb, outputZeroPoint: -5,
+                                                  negativeSlope: 0.2, c: &got, cStride: n, channels: n)
+                        XCTAssertEqual(got, want, "h=\(h) w=\(w) c=\(c) k=\(k) s=\(s) oy=\(oy) pairs=\(pairs) paired=\(usePaired)")
+                    }
+                }
+            }
+            XCTAssertGreaterThan(runs, 0, "no interior run in \(h)x\(w) stride \(s)")
+        }
+    }
+
     /// The in-place window (half table from the window origin) gives the same outputs as the
     /// im2col tile for every pixel pair whose windows lie inside the input.
     func testWindowHalvesMatchIm2Col() {
