@@ -271,25 +271,25 @@ public func qs8ConvWindowRun2xNC16A72(
 ) {
     if negativeSlope > 1 {
         if paired {
-            c16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
+            qs8GEMM2x8C16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
                    c, cStride, channels, minForm: true, paired: true)
         } else {
-            c16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
+            qs8GEMM2x8C16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
                    c, cStride, channels, minForm: true, paired: false)
         }
     } else {
         if paired {
-            c16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
+            qs8GEMM2x8C16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
                    c, cStride, channels, minForm: false, paired: true)
         } else {
-            c16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
+            qs8GEMM2x8C16Run(pairs, chunks, origin, pixelStride, halfOffsets, packedWeights, blockBytes, outputZeroPoint, negativeSlope,
                    c, cStride, channels, minForm: false, paired: false)
         }
     }
 }
 
 @inline(__always)
-private func c16Run(
+private func qs8GEMM2x8C16Run(
     _ pairs: Int, _ chunks: Int, _ origin: UnsafePointer<Int8>, _ pixelStride: Int, _ halfOffsets: UnsafePointer<Int>,
     _ packedWeights: UnsafeRawPointer, _ blockBytes: Int, _ outputZeroPoint: Int32, _ negativeSlope: Float,
     _ c: UnsafeMutablePointer<Int8>, _ cStride: Int, _ channels: Int, minForm: Bool, paired: Bool

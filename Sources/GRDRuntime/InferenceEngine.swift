@@ -848,6 +848,19 @@ public final class InferenceEngine: PartitionedWork {
                         let ty = oy + g.padTop, tx = ox + g.padLeft
                         let kyMax = cy + (nky - 1) * g.strideY, kxMax = cx + (nkx - 1) * sx
                         let iy0 = (ty - kyMax) / g.strideY, ix0 = (tx - kxMax) / sx
+                        if count == 2, let table = plan.classWindowHalfOffsets[cls], ty >= kyMax, tx >= kxMax,
+                           iy0 + nky <= g.inputHeight, ix0 + 1 + nkx <= g.inputWidth {
+                            // A run of interior class pixel pairs: consecutive class pixels read
+                            // consecutive input pixels (stride C) and write every sx-th output pixel.
+                            let left = (g.outputWidth - ox + sx - 1) / sx
+                            let pairs = min(left / 2, (g.inputWidth - nkx - 1 - ix0) / 2 + 1)
+                            qs8ConvWindowRun2xNC16A72(pairs: pairs, chunks: kp / 16, origin: input + (iy0 * g.inputWidth + ix0) * cin,
+                                                      pixelStride: cin, halfOffsets: table, paired: plan.classWindowHalvesPaired[cls],
+                                                      packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                                      c: c, cStride: sx * cout, channels: cout)
+                            ox += 2 * pairs * sx
+                            continue
+                        }
                         if let table = plan.classWindowHalfOffsets[cls], ty >= kyMax, tx >= kxMax,
                            iy0 + nky <= g.inputHeight, ix0 + count - 1 + nkx <= g.inputWidth {
                             if plan.classWindowHalvesPaired[cls] {
