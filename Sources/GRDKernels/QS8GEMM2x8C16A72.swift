@@ -337,12 +337,14 @@ private func c16AllBlocks(
             var wp = block + 160
             var tab = halfOffsets + 2
             var i = 1
-            while i < chunks {
+            while i &+ 1 < chunks {
                 acc.chunkPaired(a0, a1, tab[0], wp)
-                wp += 128
-                tab += 2
-                i &+= 1
+                acc.chunkPaired(a0, a1, tab[2], wp + 128)
+                wp += 256
+                tab += 4
+                i &+= 2
             }
+            if i < chunks { acc.chunkPaired(a0, a1, tab[0], wp) }
         } else if chunks > 0 {
             acc = QS8C16Acc2x8(first: a0, a1, halfOffsets[0], halfOffsets[1], block + 32)
             var wp = block + 160
