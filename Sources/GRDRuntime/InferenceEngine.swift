@@ -81,6 +81,9 @@ public final class InferenceEngine: PartitionedWork {
         /// reads its taps in place like a convolution window of nky x nkx taps, through this half
         /// table (nil otherwise). `classKernel` holds (nky, nkx) per class.
         var classWindowHalfOffsets: [UnsafeMutablePointer<Int>?] = []
+        /// Per class: its half table pairs the halves of every chunk (C a multiple of 16), so the
+        /// paired kernel (16-byte loads) reads it (qs8C16HalvesArePaired).
+        var classWindowHalvesPaired: [Bool] = []
         var classKernel: [(Int, Int)] = []
         /// Convolution: byte offset of every tap from the window origin (qs8ConvTapOffsets).
         var tapOffsets: UnsafeMutablePointer<Int>?
@@ -88,6 +91,8 @@ public final class InferenceEngine: PartitionedWork {
         /// in place for pixels whose window lies inside the input; nil when C is not a multiple
         /// of 8 (those convolutions go through the im2col tile).
         var windowHalfOffsets: UnsafeMutablePointer<Int>?
+        /// Its halves are paired (C a multiple of 16): `qs8GEMM2x8C16PairedA72` reads it.
+        var windowHalvesPaired = false
     }
 
     /// Output pixels per micro-kernel call (the GEMM's rows).
@@ -256,6 +261,7 @@ public final class InferenceEngine: PartitionedWork {
                     if kernels == .c16HalvesA72 && qs8ConvWindowChunks(g) > 0 {
                         plan.windowHalfOffsets = .allocate(capacity: 2 * qs8ConvWindowChunks(g))
                         qs8ConvWindowHalfOffsets(g, out: plan.windowHalfOffsets!)
+                        plan.windowHalvesPaired = qs8C16HalvesArePaired(plan.windowHalfOffsets!, chunks: qs8ConvWindowChunks(g))
                     }
                     let cout = outT.channels
                     if kernels.isIndirect {
@@ -312,8 +318,10 @@ public final class InferenceEngine: PartitionedWork {
                                     let t = UnsafeMutablePointer<Int>.allocate(capacity: 2 * qs8ConvWindowChunks(cg))
                                     qs8ConvWindowHalfOffsets(cg, out: t)
                                     plan.classWindowHalfOffsets.append(t)
+                                    plan.classWindowHalvesPaired.append(qs8C16HalvesArePaired(t, chunks: qs8ConvWindowChunks(cg)))
                                 } else {
                                     plan.classWindowHalfOffsets.append(nil)
+                                    plan.classWindowHalvesPaired.append(false)
                                 }
                                 maxTile = max(maxTile, 2 * ((k + 15) & ~15))
                                 maxTaps = max(maxTaps, taps)
@@ -720,34 +728,59 @@ public final class InferenceEngine: PartitionedWork {
         }
     }
 
-    /// Convolution with the c16 kernels, output pixels 2 * begin ..< 2 * end: two pixels per call,
-    /// every output channel in that call. When C is a multiple of 8, pixels whose window lies
-    /// inside the input (1x1 convolutions: all) are read in place through the window's half table,
-    /// with no copy; the others (image borders, C = 1, 2, 3 ...) go through the im2col tile.
+    /// Convolution with the c16 kernels, output pixels 2 * begin ..< 2 * end: two pixels per
+    /// kernel call, every output channel in that call. When C is a multiple of 8, pairs of one
+    /// output row whose windows lie inside the input (1x1 convolutions: all) are read in place
+    /// through the window's half table, a whole run of them per call (qs8ConvWindowRun2xNC16A72;
+    /// the window test is done here with the geometry in registers, no division per pair); the
+    /// others (image borders, a pair across two rows, C = 1, 2, 3 ...) go through the im2col tile.
     private func runConvC16(_ plan: OpPlan, _ begin: Int, _ end: Int, _ part: Int,
                             input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>,
                             inputZeroPoint: Int8, zeroPoint zp: Int32, slope: Float) {
         let g = plan.geometry
-        let cout = g.outputChannels, kp = g.paddedReductionSize
+        let cout = g.outputChannels, kp = g.paddedReductionSize, chunks = kp / 16
         let tile = scratch[part].assumingMemoryBound(to: Int8.self)
         let packed = UnsafeRawPointer(plan.packed!), bb = plan.blockBytes
-        let window = plan.windowHalfOffsets, pixelStride = g.strideX * g.inputChannels
+        let window = plan.windowHalfOffsets, paired = plan.windowHalvesPaired
+        let ow = g.outputWidth, sy = g.strideY, sx = g.strideX, pixelStride = sx * g.inputChannels
+        // Window origins inside the input: iy0 in 0 ... H - kh; a pair's ix0 in 0 ... W - kw - sx,
+        // a single pixel's in 0 ... W - kw.
+        let iyMax = g.inputHeight - g.kernelHeight, ixMax1 = g.inputWidth - g.kernelWidth, ixMax2 = ixMax1 - sx
         var p = begin * 2
-        let pEnd = min(end * 2, g.outputHeight * g.outputWidth)
+        let pEnd = min(end * 2, g.outputHeight * ow)
+        var oy = p / ow, ox = p - oy * ow
         while p < pEnd {
             let rows = min(2, pEnd - p)
             let c = output + p * cout
-            if let offsets = window, let origin = qs8ConvWindowOrigin(g, input: input, firstPixel: p, count: rows, mr: rows) {
-                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: origin, aStride: pixelStride, halfOffsets: offsets,
-                                 packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
-                                 c: c, cStride: cout, channels: cout)
+            let iy0 = oy * sy - g.padTop, ix0 = ox * sx - g.padLeft
+            var done = rows
+            if let offsets = window, ox + rows <= ow, iy0 >= 0, iy0 <= iyMax, ix0 >= 0, ix0 <= (rows == 2 ? ixMax2 : ixMax1) {
+                let origin = input + (iy0 * g.inputWidth + ix0) * g.inputChannels
+                if rows == 2 {
+                    // The run of window pairs from here: inside this row, inside the input, before pEnd.
+                    let pairs = min((ow - ox) / 2, (ixMax2 - ix0) / (2 * sx) + 1, (pEnd - p) / 2)
+                    qs8ConvWindowRun2xNC16A72(pairs: pairs, chunks: chunks, origin: origin, pixelStride: pixelStride,
+                                              halfOffsets: offsets, paired: paired, packedWeights: packed, blockBytes: bb,
+                                              outputZeroPoint: zp, negativeSlope: slope, c: c, cStride: cout, channels: cout)
+                    done = 2 * pairs
+                } else if paired {
+                    qs8GEMM2x8C16PairedA72(rows: 1, chunks: chunks, a: origin, aStride: pixelStride, halfOffsets: offsets,
+                                           packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                           c: c, cStride: cout, channels: cout)
+                } else {
+                    qs8GEMM2x8C16A72(rows: 1, chunks: chunks, a: origin, aStride: pixelStride, halfOffsets: offsets,
+                                     packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                     c: c, cStride: cout, channels: cout)
+                }
             } else {
                 qs8Im2Col(g, input: input, zeroPoint: inputZeroPoint, firstPixel: p, count: rows, tile: tile)
-                qs8GEMM2x8C16A72(rows: rows, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
-                                 packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
-                                 c: c, cStride: cout, channels: cout)
+                qs8GEMM2x8C16PairedA72(rows: rows, chunks: chunks, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
+                                       packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                       c: c, cStride: cout, channels: cout)
             }
-            p += rows
+            p += done
+            ox += done
+            while ox >= ow { ox -= ow; oy += 1 }
         }
     }
 
@@ -838,19 +871,38 @@ public final class InferenceEngine: PartitionedWork {
                         let ty = oy + g.padTop, tx = ox + g.padLeft
                         let kyMax = cy + (nky - 1) * g.strideY, kxMax = cx + (nkx - 1) * sx
                         let iy0 = (ty - kyMax) / g.strideY, ix0 = (tx - kxMax) / sx
+                        if count == 2, let table = plan.classWindowHalfOffsets[cls], ty >= kyMax, tx >= kxMax,
+                           iy0 + nky <= g.inputHeight, ix0 + 1 + nkx <= g.inputWidth {
+                            // A run of interior class pixel pairs: consecutive class pixels read
+                            // consecutive input pixels (stride C) and write every sx-th output pixel.
+                            let left = (g.outputWidth - ox + sx - 1) / sx
+                            let pairs = min(left / 2, (g.inputWidth - nkx - 1 - ix0) / 2 + 1)
+                            qs8ConvWindowRun2xNC16A72(pairs: pairs, chunks: kp / 16, origin: input + (iy0 * g.inputWidth + ix0) * cin,
+                                                      pixelStride: cin, halfOffsets: table, paired: plan.classWindowHalvesPaired[cls],
+                                                      packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                                      c: c, cStride: sx * cout, channels: cout)
+                            ox += 2 * pairs * sx
+                            continue
+                        }
                         if let table = plan.classWindowHalfOffsets[cls], ty >= kyMax, tx >= kxMax,
                            iy0 + nky <= g.inputHeight, ix0 + count - 1 + nkx <= g.inputWidth {
-                            qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: input + (iy0 * g.inputWidth + ix0) * cin, aStride: cin,
-                                             halfOffsets: table, packedWeights: packed, blockBytes: bb, outputZeroPoint: zp,
-                                             negativeSlope: slope, c: c, cStride: sx * cout, channels: cout)
+                            if plan.classWindowHalvesPaired[cls] {
+                                qs8GEMM2x8C16PairedA72(rows: count, chunks: kp / 16, a: input + (iy0 * g.inputWidth + ix0) * cin, aStride: cin,
+                                                       halfOffsets: table, packedWeights: packed, blockBytes: bb, outputZeroPoint: zp,
+                                                       negativeSlope: slope, c: c, cStride: sx * cout, channels: cout)
+                            } else {
+                                qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: input + (iy0 * g.inputWidth + ix0) * cin, aStride: cin,
+                                                 halfOffsets: table, packedWeights: packed, blockBytes: bb, outputZeroPoint: zp,
+                                                 negativeSlope: slope, c: c, cStride: sx * cout, channels: cout)
+                            }
                             break
                         }
                         qs8ConvTransposeIndirection(g, input: input, zeroBuffer: plan.zeroBuffer!, oy: oy, ox: ox, count: count, mr: mr, out: ind)
                         qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile,
                                              reversedTaps: true)
-                        qs8GEMM2x8C16A72(rows: count, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
-                                         packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
-                                         c: c, cStride: sx * cout, channels: cout)
+                        qs8GEMM2x8C16PairedA72(rows: count, chunks: kp / 16, a: tile, aStride: kp, halfOffsets: denseHalfOffsets,
+                                               packedWeights: packed, blockBytes: bb, outputZeroPoint: zp, negativeSlope: slope,
+                                               c: c, cStride: sx * cout, channels: cout)
                     case .dotLoopA76:
                         qs8GatherIndirection(taps: taps, channels: cin, rows: count, mr: mr, indirection: ind, paddedK: kp, tile: tile)
                         var nb = 0

@@ -10,7 +10,7 @@ import GRDKernelsX86VNNI
 
 /// The int8 GEMM micro-kernel family the engine runs convolutions with.
 public enum QS8KernelFamily: String, CaseIterable, Sendable {
-    /// 2x8 c16 "halves" (SMULL/SMLAL/SADDW on Cortex-A72; pmaddwd-style on x86).
+    /// 2x8 c16 (SMULL + SMLAL/SMLAL2 + SADALP through arm_neon.h on Cortex-A72; plain-SIMD stand-ins elsewhere).
     case c16HalvesA72 = "a72-c16-halves"
     /// 2x4 dot loop: SDOT on Cortex-A76 when built by Swift >= 6.3 (SMLAL by Swift 6.0.3);
     /// plain SIMD elsewhere.

@@ -27,6 +27,22 @@ public func grd_qs8_gemm_2x8c16_halves_a72(_ rows: Int, _ kc: Int, _ a: UnsafePo
                            negativeSlope: slope, c: c, cStride: cStride, channels: channels)
 }
 
+@_cdecl("grd_qs8_gemm_2x8c16_a72")
+public func grd_qs8_gemm_2x8c16_a72(_ rows: Int, _ chunks: Int, _ a: UnsafePointer<Int8>, _ aStride: Int, _ halfOffsets: UnsafePointer<Int>,
+                                    _ w: UnsafeRawPointer, _ blockBytes: Int, _ zp: Int32, _ slope: Float,
+                                    _ c: UnsafeMutablePointer<Int8>, _ cStride: Int, _ channels: Int) {
+    qs8GEMM2x8C16A72(rows: rows, chunks: chunks, a: a, aStride: aStride, halfOffsets: halfOffsets, packedWeights: w,
+                     blockBytes: blockBytes, outputZeroPoint: zp, negativeSlope: slope, c: c, cStride: cStride, channels: channels)
+}
+
+@_cdecl("grd_qs8_gemm_2x8c16_paired_a72")
+public func grd_qs8_gemm_2x8c16_paired_a72(_ rows: Int, _ chunks: Int, _ a: UnsafePointer<Int8>, _ aStride: Int, _ halfOffsets: UnsafePointer<Int>,
+                                           _ w: UnsafeRawPointer, _ blockBytes: Int, _ zp: Int32, _ slope: Float,
+                                           _ c: UnsafeMutablePointer<Int8>, _ cStride: Int, _ channels: Int) {
+    qs8GEMM2x8C16PairedA72(rows: rows, chunks: chunks, a: a, aStride: aStride, halfOffsets: halfOffsets, packedWeights: w,
+                           blockBytes: blockBytes, outputZeroPoint: zp, negativeSlope: slope, c: c, cStride: cStride, channels: channels)
+}
+
 @_cdecl("grd_im2col")
 public func grd_im2col(_ h: Int, _ w: Int, _ cin: Int, _ k: Int, _ stride: Int, _ pad: Int, _ oh: Int, _ ow: Int,
                        _ input: UnsafePointer<Int8>, _ zp: Int8, _ first: Int, _ count: Int, _ tile: UnsafeMutablePointer<Int8>) {

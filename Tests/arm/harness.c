@@ -2,6 +2,8 @@
 //   harness check        bit-exact comparison with a scalar C reference: fixed shapes, random
 //                        shapes, worst case (-128 activations against +-127 weights)
 //   harness bench c16|dot  one conv-sized GEMM (for the instruction-mix plugin); prints the MACs
+//   harness bench c16t|c16p  the same GEMM with the engine's c16 kernels (half table, all channels
+//                        per call; c16p: the paired one, 16-byte loads)
 //   harness dot          calls the dot-product kernel once (SIGILL expected on a Cortex-A72)
 //   harness sdot         the SDOT indirect-GEMM kernels (4x16/4x8 c4, indirection and window
 //                        forms; Cortex-A76 build only) bit-exact against the scalar reference
@@ -31,6 +33,10 @@ __attribute__((weak)) void grd_qs8_igemm_4xn_c4_neondot(sint rows, sint taps, si
 __attribute__((weak)) void grd_qs8_conv_window_4xn_c4_neondot(sint taps, sint cin, const int8_t* origin, const sint* offsets,
                                                               sint pixel_stride, const void* w, sint bb, int32_t zp, float slope,
                                                               int8_t* c, sint c_stride, sint channels);
+void grd_qs8_gemm_2x8c16_a72(sint rows, sint chunks, const int8_t* a, sint a_stride, const sint* half_offsets, const void* w,
+                             sint bb, int32_t zp, float slope, int8_t* c, sint c_stride, sint channels);
+void grd_qs8_gemm_2x8c16_paired_a72(sint rows, sint chunks, const int8_t* a, sint a_stride, const sint* half_offsets, const void* w,
+                                    sint bb, int32_t zp, float slope, int8_t* c, sint c_stride, sint channels);
 void grd_im2col(sint, sint, sint, sint, sint, sint, sint, sint, const int8_t*, int8_t, sint, sint, int8_t*);
 
 struct family { const char* name; gemm_t gemm; pack_t pack; sint (*block)(sint); int nr; };
@@ -148,6 +154,80 @@ static int check_sdot(void) {
   return fails != 0;
 }
 
+// The engine's c16 kernel (qs8GEMM2x8C16A72: SMULL + SMLAL + SADALP): all n channels in one call,
+// each row's 8-byte halves scattered through a shuffled half table (slots 11 bytes apart, rows
+// 22 * chunks + 5 apart), output rows n + 3 apart with guard bytes that must survive. `paired`:
+// the table keeps each chunk's halves adjacent (chunks shuffled, 19 bytes apart) and the paired
+// kernel (qs8GEMM2x8C16PairedA72: 16-byte loads, SMLAL2) reads it as well as the general one.
+static int run_table_case(int rows, int chunks, int n, int worst, float slope, int paired, int* cases) {
+  int kc = 16 * chunks, stride = 22 * chunks + 5, c_stride = n + 3;
+  int8_t* a = malloc(2 * (size_t)kc + 1);
+  int8_t* scattered = malloc(2 * (size_t)stride + 16);
+  sint* offsets = malloc(sizeof(sint) * (2 * (size_t)chunks + 1));
+  int* perm = malloc(sizeof(int) * (2 * (size_t)chunks + 1));
+  int8_t* w = malloc((size_t)n * kc + 1);
+  int32_t* b = malloc(4 * (size_t)n);
+  float* s = malloc(4 * (size_t)n);
+  for (int i = 0; i < 2 * kc; i++) a[i] = worst ? -128 : (int8_t)(rnd() % 256 - 128);
+  for (int i = 0; i < n * kc; i++) w[i] = worst ? ((i / kc) % 2 ? -127 : 127) : (int8_t)(rnd() % 255 - 127);
+  for (int i = 0; i < n; i++) { b[i] = (int32_t)(rnd() % 20001) - 10000; s[i] = worst ? 1.0f / 16384 : 0.0001f + (rnd() % 1000) * 1e-6f; }
+  int32_t zp = (int32_t)(rnd() % 41) - 20;
+  for (int h = 0; h < 2 * chunks; h++) perm[h] = h;
+  for (int h = 2 * chunks - 1; h > 0; h--) { int j = (int)(rnd() % (unsigned)(h + 1)), t = perm[h]; perm[h] = perm[j]; perm[j] = t; }
+  for (int h = 0; h < 2 * chunks; h++) offsets[h] = 11 * perm[h];
+  if (paired) {
+    for (int q = 0; q < chunks; q++) perm[q] = q;
+    for (int q = chunks - 1; q > 0; q--) { int j = (int)(rnd() % (unsigned)(q + 1)), t = perm[q]; perm[q] = perm[j]; perm[j] = t; }
+    for (int h = 0; h < 2 * chunks; h++) offsets[h] = 19 * perm[h / 2] + 8 * (h % 2);
+  }
+  memset(scattered, 99, 2 * (size_t)stride + 16);
+  for (int r = 0; r < rows; r++)
+    for (int h = 0; h < 2 * chunks; h++) memcpy(scattered + r * stride + offsets[h], a + r * kc + 8 * h, 8);
+  sint bb = grd_c16_block_bytes(kc);
+  void* packed = malloc((size_t)bb * ((n + 7) / 8));
+  grd_pack_c16(n, kc, kc, w, b, s, packed);
+  int8_t* c = malloc(2 * (size_t)c_stride);
+  int bad = 0;
+  for (int kernel = 0; kernel <= paired; kernel++) {
+  memset(c, 0x55, 2 * (size_t)c_stride);
+  (kernel ? grd_qs8_gemm_2x8c16_paired_a72 : grd_qs8_gemm_2x8c16_a72)(rows, chunks, scattered, stride, offsets, packed, bb, zp, slope, c, c_stride, n);
+  for (int r = 0; r < rows; r++)
+    for (int j = 0; j < c_stride; j++) {
+      int8_t want = 0x55;
+      if (j < n) {
+        int32_t acc = b[j];
+        for (int k = 0; k < kc; k++) acc += (int32_t)a[r * kc + k] * w[j * kc + k];
+        want = ref_requant(acc, s[j], zp, slope);
+      }
+      if (c[r * c_stride + j] != want) bad++;
+    }
+  }
+  if (bad) printf("FAIL a72-c16-table rows=%d chunks=%d n=%d worst=%d slope=%g paired=%d: %d mismatches\n", rows, chunks, n, worst, slope, paired, bad);
+  (*cases)++;
+  free(a); free(scattered); free(offsets); free(perm); free(w); free(b); free(s); free(packed); free(c);
+  return bad != 0;
+}
+
+static int check_table(int* cases) {
+  static const int chunks[] = {0, 1, 2, 3, 5, 9, 36, 72}, ns[] = {1, 3, 5, 8, 13, 16, 24, 64};
+  static const float slopes[] = {1.0f, 0.0f, 0.2f, 1.5f, -0.5f};
+  int fails = 0, i = 0;
+  for (unsigned ci = 0; ci < sizeof chunks / sizeof *chunks; ci++)
+    for (unsigned ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+      for (int rows = 1; rows <= 2; rows++, i++)
+        for (int paired = 0; paired <= 1; paired++)
+          fails += run_table_case(rows, chunks[ci], ns[ni], 0, slopes[i % 5], paired, cases);
+  for (int t = 0; t < 60; t++)
+    fails += run_table_case(1 + rnd() % 2, (int)(rnd() % 41), 1 + rnd() % 40, 0, slopes[rnd() % 5], t % 2, cases);
+  for (unsigned ci = 1; ci < sizeof chunks / sizeof *chunks; ci++)
+    for (int paired = 0; paired <= 1; paired++) {
+      fails += run_table_case(2, chunks[ci], 16, 1, 1.0f, paired, cases);
+      fails += run_table_case(1, chunks[ci], 5, 1, 0.2f, paired, cases);
+    }
+  printf("%s a72-c16-table (qs8GEMM2x8C16A72, qs8GEMM2x8C16PairedA72): fixed, random and worst-case shapes bit-exact\n", fails ? "FAIL" : "ok  ");
+  return fails;
+}
+
 static int check_im2col(void) {
   // 7x5x3 input, 3x3 stride 2 pad 1 -> 4x3 output; compare every patch with a direct gather
   int h = 7, w = 5, cin = 3, k = 3, st = 2, pad = 1, oh = 4, ow = 3, kp = (k * k * cin + 15) / 16 * 16;
@@ -201,6 +281,27 @@ int main(int argc, char** argv) {
     printf("macs %lld\n", (long long)m * n * taps * cin);
     return 0;
   }
+  if (!strcmp(mode, "bench") && argc > 2 && (!strcmp(argv[2], "c16t") || !strcmp(argv[2], "c16p"))) {
+    // the bench GEMM below through the engine's kernel: dense rows (identity half table)
+    int m = 256, n = 32, kc = 288, chunks = kc / 16;
+    int8_t* a = calloc((size_t)m * kc, 1);
+    int8_t* w = calloc((size_t)n * kc, 1);
+    int32_t b[32] = {0};
+    float s[32];
+    sint offsets[2 * 18];
+    for (int i = 0; i < 32; i++) s[i] = 0.001f;
+    for (int i = 0; i < m * kc; i++) a[i] = (int8_t)(rnd() % 256 - 128);
+    for (int i = 0; i < n * kc; i++) w[i] = (int8_t)(rnd() % 255 - 127);
+    for (int h = 0; h < 2 * chunks; h++) offsets[h] = 8 * h;
+    sint bb = grd_c16_block_bytes(kc);
+    void* packed = malloc((size_t)bb * (n / 8));
+    grd_pack_c16(n, kc, kc, w, b, s, packed);
+    int8_t* c = malloc((size_t)m * n);
+    for (int r = 0; r < m; r += 2)
+      (argv[2][3] == 'p' ? grd_qs8_gemm_2x8c16_paired_a72 : grd_qs8_gemm_2x8c16_a72)(2, chunks, a + (size_t)r * kc, kc, offsets, packed, bb, 0, 1.0f, c + (size_t)r * n, n, n);
+    printf("macs %lld\n", (long long)m * n * kc);
+    return 0;
+  }
   if (!strcmp(mode, "bench")) {
     const struct family* f = &families[argc > 2 && !strcmp(argv[2], "dot") ? 1 : 0];
     int m = 256, n = 32, kc = 288;  // 256 output pixels of a 3x3 conv, 32 -> 32 channels
@@ -240,6 +341,7 @@ int main(int argc, char** argv) {
     }
     printf("%s %s: fixed, random and worst-case shapes bit-exact\n", fails == before ? "ok  " : "FAIL", f->name);
   }
+  fails += check_table(&cases);
   fails += check_im2col();
   printf("%d cases, %d failed\n", cases, fails);
   return fails != 0;
