@@ -334,7 +334,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
             print(f"validation @ {done}: image AUROC {100 * v['val_image_auroc']:.2f}, pixel AUROC "
                   f"{100 * v['val_pixel_auroc']:.2f}, pixel AP {100 * v['val_pixel_ap']:.2f}; hard set: image "
                   f"{100 * v['hard_image_auroc']:.2f} (pit/crack/faint/chip " +
-                  "/".join(f"{100 * v['hard_image_auroc_' + k]:.1f}" for k in HARD_KINDS) +
+                  "/".join(f"{100 * v.get('hard_image_auroc_' + k, float('nan')):.1f}" for k in HARD_KINDS) +
                   f"), pixel {100 * v['hard_pixel_auroc']:.2f}, AP {100 * v['hard_pixel_ap']:.2f}{tag}",
                   flush=True)
         if done % cfg.ckpt_every == 0 or done == cfg.iters or out_of_time:
