@@ -36,6 +36,10 @@ def main(argv=None) -> int:
     t.add_argument("--warmup", type=int, default=100, help="linear LR warm-up iterations")
     t.add_argument("--focal-alpha", type=float, default=None, help="focal weight of positives")
     t.add_argument("--w-bce", type=float, default=0.0, help="weight of an extra plain BCE term")
+    t.add_argument("--w-adv", type=float, default=1.0, help="weight of the adversarial (feature matching) loss")
+    t.add_argument("--lr-d", type=float, default=1e-4, help="discriminator learning rate")
+    t.add_argument("--select", default="hard", choices=["hard", "old"],
+                   help="checkpoint selection by the hard (pits/cracks/faint/chips) or the old validation set")
     t.add_argument("--synth", default=None, help="JSON SynthConfig overrides, e.g. {\"break_prob\": 0.3}")
 
     e = sub.add_parser("evaluate", help="metrics on an MVTec-layout test split (float PyTorch or ONNX)")
@@ -81,7 +85,8 @@ def main(argv=None) -> int:
                           val_fraction=a.val_fraction, val_every=a.val_every,
                           ckpt_every=a.ckpt_every, precision=a.precision, threads=a.threads, max_minutes=a.max_minutes, stop_after=a.stop_after,
                           textures=not a.no_textures, model=mc, init=a.init, warmup=a.warmup,
-                          focal_alpha=a.focal_alpha, w_bce=a.w_bce)
+                          focal_alpha=a.focal_alpha, w_bce=a.w_bce, w_adv=a.w_adv, lr_d=a.lr_d,
+                          select=a.select)
         if a.synth:
             cfg.synth.update(json.loads(a.synth))
         train(cfg, resume=a.resume)

@@ -96,19 +96,28 @@ class SynthConfig:
     texture_prob: float = 0.5   # of defective samples: GIMP texture fill
     self_prob: float = 0.2      # self fill (shifted image); the rest: random pixels
     break_prob: float = 0.0     # of defective samples: a break (missing corner/edge piece)
+    pit_prob: float = 0.0       # of defective samples: small dark pits/pores (blowhole-like)
+    crack_prob: float = 0.0     # of defective samples: thin low-contrast cracks (random-walk lines)
+    faint_prob: float = 0.0     # of Perlin defects: a faint blend, b ~ U(faint_beta_min, beta_min)
+    faint_beta_min: float = 0.15
+    small_break_prob: float = 0.0  # of breaks: a small chip (a few % of the frame) instead
+    small_label_dilate: int = 0    # training target of pits/cracks: the mask dilated by this many px
+                                   # (so the map answers with a blob the 21x21 box-max score can see)
 
 
-def break_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+def break_mask(h: int, w: int, rng: np.random.Generator, small: bool = False) -> np.ndarray:
     """A region cut off at a corner or along an edge of the frame by a jagged line (a chipped or
-    broken-off piece of the part): HxW float32 {0,1}."""
+    broken-off piece of the part): HxW float32 {0,1}. small: a chip (corner legs 3-12% of the
+    frame, edge depth 1.5-6%) instead of a piece (10-60%, 3-30%)."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     yy, xx = (yy + 0.5) / h, (xx + 0.5) / w
-    jag = 0.06 * perlin.perlin_2d((h, w), (8, 8), rng) + 0.03 * perlin.perlin_2d((h, w), (32, 32), rng)
+    js = 0.3 if small else 1.0
+    jag = js * (0.06 * perlin.perlin_2d((h, w), (8, 8), rng) + 0.03 * perlin.perlin_2d((h, w), (32, 32), rng))
     if rng.random() < 0.6:   # corner: x/a + y/b < 1
-        a, b = rng.uniform(0.1, 0.6, 2)
+        a, b = rng.uniform(0.03, 0.12, 2) if small else rng.uniform(0.1, 0.6, 2)
         f = xx / a + yy / b - 1 + jag / min(a, b)
     else:                    # edge: y < d0 + (d1 - d0) x
-        d0, d1 = rng.uniform(0.03, 0.3, 2)
+        d0, d1 = rng.uniform(0.015, 0.06, 2) if small else rng.uniform(0.03, 0.3, 2)
         f = yy - (d0 + (d1 - d0) * xx) + jag
     m = (f < 0).astype(np.float32)
     k = int(rng.integers(4))
@@ -116,6 +125,85 @@ def break_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.5:
         m = m[:, ::-1]
     return np.ascontiguousarray(m)
+
+
+def pit_shading(h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Small round pores/holes (blowholes, Huang et al. 2020): one pit or a cluster of 2-6, each
+    1-8 px across (at 256x256), slightly elliptical, with a soft radial profile.
+    Returns (shade HxW in [0,1]: how much each pixel is darkened, mask HxW {0,1}: the label)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    n = 1 if rng.random() < 0.5 else int(rng.integers(2, 7))
+    cy, cx = rng.uniform(0.05 * h, 0.95 * h), rng.uniform(0.05 * w, 0.95 * w)
+    spread = rng.uniform(3, 15)
+    shade = np.zeros((h, w), np.float32)
+    mask = np.zeros((h, w), np.float32)
+    for k in range(n):
+        py = cy + (rng.normal(0, spread) if k else 0.0)
+        px = cx + (rng.normal(0, spread) if k else 0.0)
+        py, px = float(np.clip(py, 1, h - 2)), float(np.clip(px, 1, w - 2))
+        r = rng.uniform(0.5, 4.0)
+        ry, rx = r * rng.uniform(0.75, 1.33), r * rng.uniform(0.75, 1.33)
+        d = np.sqrt(((yy + 0.5 - py) / ry) ** 2 + ((xx + 0.5 - px) / rx) ** 2)
+        prof = np.clip(1.3 - d, 0, 1) ** rng.uniform(0.7, 1.5)     # soft rim, flat-ish core
+        shade = np.maximum(shade, prof)
+        m = d <= 1.0
+        m[int(py), int(px)] = True                                  # at least the centre pixel
+        mask = np.maximum(mask, m.astype(np.float32))
+    return shade, mask
+
+
+def crack_shading(h: int, w: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Thin cracks (Huang et al. 2020: thin dark lines): a random-walk polyline 15-90 px long
+    (at 256x256) with a drifting direction, 1-2 px wide, sometimes with a branch; drawn
+    anti-aliased at 4x and reduced. Returns (shade HxW in [0,1], mask HxW {0,1})."""
+    from PIL import ImageDraw
+    S = 4
+    canvas = Image.new("L", (w * S, h * S), 0)
+    draw = ImageDraw.Draw(canvas)
+    width = rng.uniform(1.0, 2.0)
+
+    def walk(y, x, ang, length):
+        pts = [(x * S, y * S)]
+        step = 2.0
+        for _ in range(max(2, int(length / step))):
+            ang += rng.normal(0, 0.35)
+            y, x = y + step * np.sin(ang), x + step * np.cos(ang)
+            pts.append((x * S, y * S))
+        draw.line(pts, fill=255, width=max(1, int(round(width * S))), joint="curve")
+        return pts
+
+    y0, x0 = rng.uniform(0.1 * h, 0.9 * h), rng.uniform(0.1 * w, 0.9 * w)
+    ang = rng.uniform(0, 2 * np.pi)
+    length = rng.uniform(15, 90)
+    pts = walk(y0, x0, ang, length)
+    if rng.random() < 0.4:   # one branch from a point of the main line
+        bx, by = pts[int(rng.integers(len(pts)))]
+        walk(by / S, bx / S, ang + rng.choice([-1, 1]) * rng.uniform(0.4, 1.2), length * rng.uniform(0.3, 0.7))
+    shade = np.asarray(canvas.resize((w, h), Image.BOX), np.float32) / 255.0
+    mask = (shade > 0.25).astype(np.float32)
+    if mask.sum() == 0:
+        mask = (shade >= shade.max() * 0.5).astype(np.float32) if shade.max() > 0 else mask
+    return shade, mask
+
+
+def dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    """Binary dilation with a (2r+1)^2 square (r = 0: unchanged)."""
+    if r <= 0:
+        return mask
+    from PIL import ImageFilter
+    im = Image.fromarray((mask > 0).astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(2 * r + 1))
+    return (np.asarray(im) > 127).astype(np.float32)
+
+
+def darken(img: np.ndarray, shade: np.ndarray, rng: np.random.Generator, depth_lo: float,
+           depth_hi: float) -> np.ndarray:
+    """img * (1 - depth * shade): a dark pore/line; 20% of them bright instead (a reflecting
+    rim/edge): img + depth * shade * (1 - img)."""
+    depth = float(rng.uniform(depth_lo, depth_hi))
+    s = shade[..., None]
+    if rng.random() < 0.2:
+        return img + depth * s * (1 - img)
+    return img * (1 - depth * s)
 
 
 class DefectSynthesizer:
@@ -132,8 +220,16 @@ class DefectSynthesizer:
         h, w, ch = img.shape
         if not force_defect and rng.random() < c.clean_prob:
             return img, np.zeros((h, w), np.float32)
-        if c.break_prob > 0 and rng.random() < c.break_prob:
-            m = break_mask(h, w, rng)
+        kind_r = rng.random() if (c.break_prob > 0 or c.pit_prob > 0 or c.crack_prob > 0) else 1.0
+        if kind_r < c.pit_prob + c.break_prob and kind_r >= c.break_prob:
+            shade, m = pit_shading(h, w, rng)
+            return darken(img, shade, rng, 0.3, 0.85).astype(np.float32), dilate(m, c.small_label_dilate) * roi
+        if kind_r < c.pit_prob + c.break_prob + c.crack_prob and kind_r >= c.break_prob + c.pit_prob:
+            shade, m = crack_shading(h, w, rng)
+            return darken(img, shade, rng, 0.2, 0.6).astype(np.float32), dilate(m, c.small_label_dilate) * roi
+        if kind_r < c.break_prob:
+            small = c.small_break_prob > 0 and rng.random() < c.small_break_prob
+            m = break_mask(h, w, rng, small)
             if rng.random() < 0.5:   # what shows where the piece is missing: a dark background
                 fill = np.clip(rng.uniform(0.0, 0.25) + rng.normal(0, 0.02, (h, w, ch)), 0, 1)
             else:
@@ -150,7 +246,10 @@ class DefectSynthesizer:
             fill = textures.self_fill(img, rng)
         else:
             fill = textures.random_pixel_fill(h, w, ch, rng)
-        b = float(rng.uniform(c.beta_min, c.beta_max))
+        if c.faint_prob > 0 and rng.random() < c.faint_prob:
+            b = float(rng.uniform(c.faint_beta_min, c.beta_min))
+        else:
+            b = float(rng.uniform(c.beta_min, c.beta_max))
         M = m[..., None]
         xn = (1 - M) * img + (1 - b) * M * img + b * M * fill
         return xn.astype(np.float32), m * roi

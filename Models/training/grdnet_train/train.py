@@ -37,6 +37,7 @@ class TrainConfig:
     focal_gamma: float = 2.0
     focal_alpha: float | None = None
     w_bce: float = 0.0        # extra plain BCE on the segmentation logit (0 = focal only)
+    select: str = "hard"      # checkpoint selection: "hard" (pits/cracks/faint/chips) or "old" validation set
     init: str = ""            # start from this checkpoint's weights and optimiser moments (new schedule)
     val_fraction: float = 0.1
     val_every: int = 500
@@ -119,6 +120,50 @@ def build_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, mean, std)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32), np.stack(masks)
 
 
+HARD_KINDS = ("pit", "crack", "faint", "chip")
+
+
+def build_hard_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, mean, std):
+    """The harder validation set (session 4): the same held-out good images, each once clean and
+    once with one synthetic defect modelled on the published defect classes of the magnetic-tile
+    data (Huang et al. 2020), in turn: small dark pits/pores (blowholes), a thin low-contrast crack,
+    a faint Perlin blend (b 0.15-0.5), a small chip at a corner/edge (break). Fixed seed, fixed
+    settings (not the run's). Returns (x, masks, kind index per defective image)."""
+    rng = np.random.default_rng(cfg.seed + 4242)
+    synths = [data.DefectSynthesizer(data.SynthConfig(pit_prob=1.0), texture_list),
+              data.DefectSynthesizer(data.SynthConfig(crack_prob=1.0), texture_list),
+              data.DefectSynthesizer(data.SynthConfig(faint_prob=1.0), texture_list),
+              data.DefectSynthesizer(data.SynthConfig(break_prob=1.0, small_break_prob=1.0), texture_list)]
+    imgs, masks, kinds = [], [], []
+    for i, p in enumerate(val_files):
+        a = data.load_image(p, cfg.size, cfg.channels).astype(np.float32) / 255.0
+        roi = roi_src.for_image(p)
+        k = i % len(synths)
+        xn, m = synths[k](a, roi, rng, force_defect=True)
+        imgs += [a, xn]
+        masks += [np.zeros_like(m), m]
+        kinds.append(k)
+    x = (np.stack(imgs) - np.array(mean, np.float32)) / np.array(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32), np.stack(masks), np.array(kinds)
+
+
+def hard_metrics(maps: np.ndarray, vm: np.ndarray, kinds: np.ndarray, scores: np.ndarray | None = None) -> dict:
+    """Image/pixel AUROC and pixel AP of the hard set, plus image AUROC per kind (kind vs all clean)."""
+    labels = np.array([0, 1] * (len(maps) // 2))
+    if scores is None:
+        scores = metrics.box_filter_max(maps)
+    out = {"image_auroc": metrics.auroc(labels, scores),
+           "pixel_auroc": metrics.auroc(vm.ravel() > 0, maps.ravel()),
+           "pixel_ap": metrics.average_precision(vm.ravel() > 0, maps.ravel())}
+    clean = scores[0::2]
+    for k, name in enumerate(HARD_KINDS):
+        d = scores[1::2][kinds == k]
+        if len(d):
+            out[f"image_auroc_{name}"] = metrics.auroc(np.r_[np.zeros(len(clean)), np.ones(len(d))],
+                                                       np.r_[clean, d])
+    return out
+
+
 @torch.no_grad()
 def predict_maps(net, x: np.ndarray, batch: int = 8, autocast: bool = False) -> np.ndarray:
     net.eval()
@@ -131,14 +176,20 @@ def predict_maps(net, x: np.ndarray, batch: int = 8, autocast: bool = False) -> 
     return np.concatenate(out)
 
 
-def validate(model: GRDNet, vx, vm, autocast: bool) -> dict:
+def validate(model: GRDNet, vx, vm, autocast: bool, hard=None) -> dict:
+    """The old validation set (val_*) and, if given (hx, hm, kinds), the hard one (hard_*)."""
     maps = predict_maps(model.inference(), vx, autocast=autocast)
     labels = np.array([0, 1] * (len(vx) // 2))
     scores = metrics.box_filter_max(maps)
+    out = {"val_image_auroc": metrics.auroc(labels, scores),
+           "val_pixel_auroc": metrics.auroc(vm.ravel() > 0, maps.ravel()),
+           "val_pixel_ap": metrics.average_precision(vm.ravel() > 0, maps.ravel())}
+    if hard is not None:
+        hx, hm, kinds = hard
+        hmaps = predict_maps(model.inference(), hx, autocast=autocast)
+        out.update({f"hard_{k}": v for k, v in hard_metrics(hmaps, hm, kinds).items()})
     model.train()
-    return {"val_image_auroc": metrics.auroc(labels, scores),
-            "val_pixel_auroc": metrics.auroc(vm.ravel() > 0, maps.ravel()),
-            "val_pixel_ap": metrics.average_precision(vm.ravel() > 0, maps.ravel())}
+    return out
 
 
 def lr_at(cfg: TrainConfig, it: int) -> float:
@@ -175,6 +226,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     synth = data.DefectSynthesizer(data.SynthConfig(**cfg.synth), tex)
     sampler = data.TrainSampler(imgs, rois, cfg.crop, synth, mean, std, cfg.seed)
     vx, vm = build_val_set(cfg, val_files, roi_src, tex, mean, std)
+    hard = build_hard_val_set(cfg, val_files, roi_src, tex, mean, std)
 
     mcfg = ModelConfig(**cfg.model)
     model = GRDNet(mcfg)
@@ -269,17 +321,21 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         out_of_time = (cfg.max_minutes > 0 and (time.time() - t_start) / 60 > cfg.max_minutes) or \
             (cfg.stop_after > 0 and done >= cfg.stop_after)
         if done % cfg.val_every == 0 or done == cfg.iters or out_of_time:
-            v = validate(model, vx, vm, use_bf16)
+            v = validate(model, vx, vm, use_bf16, hard)
             v.update(iter=done, minutes=(time.time() - t_start) / 60)
             history.append(v)
-            score = v["val_image_auroc"] + v["val_pixel_auroc"]
+            pre = "hard_" if cfg.select == "hard" else "val_"
+            score = v[pre + "image_auroc"] + v[pre + "pixel_auroc"]
             tag = ""
             if score > best:
                 best = score
                 save(os.path.join(cfg.out, "best.pt"), done)
                 tag = " (best so far)"
             print(f"validation @ {done}: image AUROC {100 * v['val_image_auroc']:.2f}, pixel AUROC "
-                  f"{100 * v['val_pixel_auroc']:.2f}, pixel AP {100 * v['val_pixel_ap']:.2f}{tag}",
+                  f"{100 * v['val_pixel_auroc']:.2f}, pixel AP {100 * v['val_pixel_ap']:.2f}; hard set: image "
+                  f"{100 * v['hard_image_auroc']:.2f} (pit/crack/faint/chip " +
+                  "/".join(f"{100 * v.get('hard_image_auroc_' + k, float('nan')):.1f}" for k in HARD_KINDS) +
+                  f"), pixel {100 * v['hard_pixel_auroc']:.2f}, AP {100 * v['hard_pixel_ap']:.2f}{tag}",
                   flush=True)
         if done % cfg.ckpt_every == 0 or done == cfg.iters or out_of_time:
             save(last_path, done)
