@@ -63,3 +63,31 @@ want="$(sha256sum "$models/magnetic-tile.grdnet" | cut -d' ' -f1)"
 got="$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["int8_file_sha256"])' "$run/int8.json")"
 if [ "$want" = "$got" ]; then echo "int8 evaluation used a file identical to Models/magnetic-tile.grdnet ($want)"
 else echo "WARNING: int8 evaluation rebuilt a different file ($got) than Models/magnetic-tile.grdnet ($want)"; fi
+
+# Good-part score statistics (FORMAT.md section 6, session 4): the Swift engine, with the box's own
+# decoder and resampler, learns the per-pixel mean/std of its map over the train split's good
+# images; the default threshold becomes the highest standardised score of the held-out validation
+# good images. Chosen on validation only (score_rules.py: image AUROC 97.09 with the plain 21x21
+# rule, 99.29 standardised with box 5, floor 0.01). Deterministic: the file is reproducible.
+"$py" - "$ck" "$data" "$run" <<'PY'
+import os, sys, torch
+from grdnet_train import data
+ck = torch.load(sys.argv[1], weights_only=False, map_location="cpu")
+val = set(ck["val_files"])
+files = data.list_images(data.good_folder(sys.argv[2]))
+with open(f"{sys.argv[3]}/train-good.txt", "w") as f:
+    f.writelines(p + "\n" for p in files if os.path.basename(p) not in val)
+with open(f"{sys.argv[3]}/val-good.txt", "w") as f:
+    f.writelines(p + "\n" for p in files if os.path.basename(p) in val)
+PY
+root="$(cd "$models/.." && pwd)"
+(cd "$root" && swift build -c release --product grdnet 2>&1 | tail -n 1)
+grdnet="$(cd "$root" && swift build -c release --show-bin-path)/grdnet"
+"$grdnet" model score-stats --model "$models/magnetic-tile.grdnet" --good "$run/train-good.txt" \
+    --threshold-from "$run/val-good.txt" --output "$models/magnetic-tile.grdnet" --box 5 --floor 0.01 \
+    | tee "$run/score-stats.txt"
+# the shipped file's test figures, as the box scores them (Swift engine, int8 and fp32)
+for p in int8 fp32; do
+    "$grdnet" eval --model "$models/magnetic-tile.grdnet" --dataset "$data" --precision "$p" --threads "${THREADS:-2}" \
+        | tee "$run/swift-$p.txt"
+done
