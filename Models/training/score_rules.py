@@ -44,3 +44,18 @@ for k in (1, 5, 11, 21):
     mu, sd = btr.mean(0), btr.std(0)
     for floor in (0.01, 0.05):
         rep(f"box{k} z f{floor}", ((bv - mu) / (sd + floor)).max((1, 2)))
+
+# The hard validation set (pits, cracks, faint Perlin, small chips; val_report.py), same rules.
+from grdnet_train.train import build_hard_val_set, hard_metrics
+hx, hm, kinds = build_hard_val_set(cfg, vf, data.ROISource(None, cfg.size), textures.load_textures(), meta["mean"], meta["std"])
+hmaps = run_maps(net, hx)
+th = torch.from_numpy(hmaps)[:, None]
+def hard_rep(name, s):
+    r = hard_metrics(hmaps, hm, kinds, s)
+    per = " ".join(f"{k[len('image_auroc_'):]} {100 * v:6.2f}" for k, v in r.items() if k.startswith("image_auroc_"))
+    print(f"hard {name:14s} img {100 * r['image_auroc']:6.2f}  {per}")
+hard_rep("box21 plain", F.avg_pool2d(th, 21, 1, 10, count_include_pad=True).amax(dim=(1, 2, 3)).numpy())
+for k in (1, 5, 11, 21):
+    btr = F.avg_pool2d(torch.from_numpy(trm)[:, None], k, 1, k // 2, count_include_pad=True)[:, 0].numpy()
+    bh = F.avg_pool2d(th, k, 1, k // 2, count_include_pad=True)[:, 0].numpy()
+    hard_rep(f"box{k} z f0.01", ((bh - btr.mean(0)) / (btr.std(0) + 0.01)).max((1, 2)))
