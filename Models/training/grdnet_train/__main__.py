@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     t.add_argument("--focal-alpha", type=float, default=None, help="focal weight of positives")
     t.add_argument("--w-bce", type=float, default=0.0, help="weight of an extra plain BCE term")
     t.add_argument("--w-adv", type=float, default=1.0, help="weight of the adversarial (feature matching) loss")
+    t.add_argument("--beta1", type=float, default=0.5, help="AdamW beta1 of generator + U-Net (discriminator: 0.5)")
     t.add_argument("--lr-d", type=float, default=1e-4, help="discriminator learning rate")
     t.add_argument("--select", default="hard", choices=["hard", "old"],
                    help="checkpoint selection by the hard (pits/cracks/faint/chips) or the old validation set")
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
                           val_fraction=a.val_fraction, val_every=a.val_every,
                           ckpt_every=a.ckpt_every, precision=a.precision, threads=a.threads, max_minutes=a.max_minutes, stop_after=a.stop_after,
                           textures=not a.no_textures, model=mc, init=a.init, warmup=a.warmup,
-                          focal_alpha=a.focal_alpha, w_bce=a.w_bce, w_adv=a.w_adv, lr_d=a.lr_d,
+                          focal_alpha=a.focal_alpha, w_bce=a.w_bce, w_adv=a.w_adv, lr_d=a.lr_d, betas_g=(a.beta1, 0.999),
                           select=a.select)
         if a.synth:
             cfg.synth.update(json.loads(a.synth))

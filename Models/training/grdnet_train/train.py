@@ -28,6 +28,7 @@ class TrainConfig:
     lr: float = 5e-4
     lr_d: float = 1e-4
     betas: tuple = (0.5, 0.999)
+    betas_g: tuple | None = None  # generator + U-Net betas (None = betas)
     weight_decay: float = 1e-4
     warmup: int = 100
     w_adv: float = 1.0
@@ -231,7 +232,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     mcfg = ModelConfig(**cfg.model)
     model = GRDNet(mcfg)
     disc = Discriminator(mcfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas),
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas_g or cfg.betas),
                             weight_decay=cfg.weight_decay)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas),
                               weight_decay=cfg.weight_decay)
@@ -244,6 +245,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         opt_d.load_state_dict(ck["opt_d"])
         if ck["mean"] != mean or ck["std"] != std:
             raise ValueError(f"--init {cfg.init}: its normalisation differs from this data's")
+        for g in opt.param_groups:   # the run's betas, not the checkpoint's
+            g["betas"] = tuple(cfg.betas_g or cfg.betas)
         print(f"initialised from {cfg.init} (iteration {ck['iter']} of its run); new schedule", flush=True)
     last_path = os.path.join(cfg.out, "last.pt")
     if resume and os.path.exists(last_path):
