@@ -31,13 +31,16 @@ void qemu_plugin_outs(const char *);
 __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
 #define MAXE 4096
-struct entry { char key[160]; uint64_t count; };
+// Keys hold the first 511 bytes of a symbol and are matched on them: Swift's mangled names run
+// past 160 bytes, and matching a truncated key against the whole name (strcmp) gave every
+// instruction of such a function its own slot, so the per-symbol totals were wrong.
+struct entry { char key[512]; uint64_t count; };
 static struct entry syms[MAXE], mnems[MAXE];
 static int nsyms, nmnems;
 static const char *filter = NULL;
 
 static uint64_t *slot(struct entry *tab, int *n, const char *key) {
-  for (int i = 0; i < *n; i++) if (!strcmp(tab[i].key, key)) return &tab[i].count;
+  for (int i = 0; i < *n; i++) if (!strncmp(tab[i].key, key, sizeof tab[i].key - 1)) return &tab[i].count;
   if (*n >= MAXE) return &tab[MAXE - 1].count;
   snprintf(tab[*n].key, sizeof tab[*n].key, "%s", key);
   return &tab[(*n)++].count;
