@@ -106,8 +106,11 @@ final class FailSafeTests: XCTestCase {
             func set(_ active: Bool) throws { sensor.drive(active, at: monotonicNow() + 5_000_000) }
         }
         let scheduler = RejectScheduler(line: Valve(sensor), delayNanoseconds: 20 * ms, widthNanoseconds: 30 * ms)
+        // The window is wide (2 s): this test is about following the scheduler's pulses, and under
+        // qemu on a loaded machine a pulse once fired 200+ ms after its planned start (CI, session
+        // 4: confirmed 4, missed 1, unexpected 1). Tight windows are tested above with explicit times.
         let watch = ConfirmationWatch(input: sensor, debounceNanoseconds: 1 * ms,
-                                      windowNanoseconds: 200 * ms, alarm: SimulatedOutputLine(name: "alarm"))
+                                      windowNanoseconds: 2000 * ms, alarm: SimulatedOutputLine(name: "alarm"))
         watch.attach(to: scheduler)
         watch.start(); scheduler.start()
         let t = monotonicNow()
