@@ -448,46 +448,30 @@ public final class InferenceEngine: PartitionedWork {
     /// agree exactly) and returns the maximum inside the ROI: of the box mean, or with score
     /// statistics of (box mean - mean) / (std + floor), each step in Double as the reference does.
     private func score(roi: UnsafePointer<UInt8>?) -> Float {
-        let h = model.inputHeight, w = model.inputWidth
-        let box = model.scoreStatistics?.box ?? 21, r = box / 2
+        let box = model.scoreStatistics?.box ?? 21
         for i in 0..<pixelCount {
             let keep = roi == nil || roi![i] != 0
             if !keep { heatmapBuffer[i] = 0 }
-            fixedMap[i] = keep ? UInt32(heatmapBuffer[i] * 65535 + 0.5) : 0
         }
-        for y in 0..<h {
-            let row = fixedMap + y * w, out = rowSums + y * w
-            var s: UInt32 = 0
-            for x in 0..<min(r, w) { s &+= row[x] }
-            for x in 0..<w {
-                if x + r < w { s &+= row[x + r] }
-                out[x] = s
-                if x - r >= 0 { s &-= row[x - r] }
-            }
-        }
+        qs8ScoreBoxSums(map: UnsafePointer(heatmapBuffer.baseAddress!), width: model.inputWidth, height: model.inputHeight,
+                        box: box, scratch: rowSums, sums: fixedMap)
         let boxDivisor = Double(box * box) * 65535.0
-        var best: UInt32 = 0
-        var bestZ = -Double.infinity
         var any = false
-        for x in 0..<w {
-            var s: UInt32 = 0
-            for y in 0..<min(r, h) { s &+= rowSums[y * w + x] }
-            for y in 0..<h {
-                if y + r < h { s &+= rowSums[(y + r) * w + x] }
-                let i = y * w + x
-                if roi == nil || roi![i] != 0 {
-                    if let m = statsMean, let d = statsDenominator {
-                        let z = (Double(s) / boxDivisor - m[i]) / d[i]
-                        if z > bestZ { bestZ = z }
-                    } else if s > best { best = s }
-                    any = true
-                }
-                if y - r >= 0 { s &-= rowSums[(y - r) * w + x] }
+        if let m = statsMean, let d = statsDenominator {
+            var best = -Double.infinity
+            for i in 0..<pixelCount where roi == nil || roi![i] != 0 {
+                let z = (Double(fixedMap[i]) / boxDivisor - m[i]) / d[i]
+                if z > best { best = z }
+                any = true
             }
+            return any ? Float(best) : 0
         }
-        if !any { return 0 }
-        if statsMean != nil { return Float(bestZ) }
-        return Float(Double(best) / boxDivisor)
+        var best: UInt32 = 0
+        for i in 0..<pixelCount where roi == nil || roi![i] != 0 {
+            if fixedMap[i] > best { best = fixedMap[i] }
+            any = true
+        }
+        return any ? Float(Double(best) / boxDivisor) : 0
     }
 
     /// Runs every golden vector in the model file and checks the int8 output bit for bit and the

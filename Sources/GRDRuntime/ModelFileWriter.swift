@@ -54,16 +54,19 @@ public struct ModelFileSections {
         return header + entries + body
     }
 
-    private func le(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
+    private func le(_ v: UInt32) -> [UInt8] { littleEndianBytes(v) }
     private func le64(_ v: Int) -> [UInt8] { le(UInt32(truncatingIfNeeded: v)) + le(UInt32(truncatingIfNeeded: v >> 32)) }
 }
+
+/// The 4 bytes of `v` as the file stores every u32 and f32 (bit pattern): little-endian.
+public func littleEndianBytes(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
 
 extension ScoreStatistics {
     /// Section 6's body (FORMAT.md).
     public func encoded(height: Int, width: Int) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(16 + 8 * mean.count)
-        func put(_ v: UInt32) { out += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
+        func put(_ v: UInt32) { out += littleEndianBytes(v) }
         put(UInt32(height)); put(UInt32(width)); put(UInt32(box)); put(floor.bitPattern)
         for v in mean { put(v.bitPattern) }
         for v in std { put(v.bitPattern) }
@@ -84,29 +87,18 @@ extension ScoreStatistics {
         }
 
         /// `map`: H*W probabilities, already zero outside the ROI (as the engine leaves them).
-        /// Box means are formed exactly as the engine's score does (16-bit fixed point sums).
+        /// Box means are formed exactly as the engine's score does (`qs8ScoreBoxSums`).
         public mutating func add(map: UnsafeBufferPointer<Float>) {
-            let r = box / 2
-            for i in 0..<(width * height) { fixed[i] = UInt32(map[i] * 65535 + 0.5) }
-            for y in 0..<height {
-                var s: UInt32 = 0
-                for x in 0..<min(r, width) { s &+= fixed[y * width + x] }
-                for x in 0..<width {
-                    if x + r < width { s &+= fixed[y * width + x + r] }
-                    rows[y * width + x] = s
-                    if x - r >= 0 { s &-= fixed[y * width + x - r] }
+            let divisor = Double(box * box) * 65535.0
+            fixed.withUnsafeMutableBufferPointer { sums in
+                rows.withUnsafeMutableBufferPointer { scratch in
+                    qs8ScoreBoxSums(map: map.baseAddress!, width: width, height: height, box: box,
+                                    scratch: scratch.baseAddress!, sums: sums.baseAddress!)
                 }
             }
-            let divisor = Double(box * box) * 65535.0
-            for x in 0..<width {
-                var s: UInt32 = 0
-                for y in 0..<min(r, height) { s &+= rows[y * width + x] }
-                for y in 0..<height {
-                    if y + r < height { s &+= rows[(y + r) * width + x] }
-                    let m = Double(s) / divisor
-                    sum[y * width + x] += m; sumSquares[y * width + x] += m * m
-                    if y - r >= 0 { s &-= rows[(y - r) * width + x] }
-                }
+            for i in 0..<(width * height) {
+                let m = Double(fixed[i]) / divisor
+                sum[i] += m; sumSquares[i] += m * m
             }
             count += 1
         }
@@ -121,6 +113,36 @@ extension ScoreStatistics {
                 std[i] = Float(min(max(sumSquares[i] / n - m * m, 0), 1).squareRoot())
             }
             return ScoreStatistics(box: box, floor: floor, mean: mean, std: std)
+        }
+    }
+}
+
+/// The score's box sums: `box` x `box` sums (zero padding) of the map in 16-bit fixed point,
+/// UInt32(p * 65535 + 0.5), integer so that every platform and the numpy reference
+/// (grdnet_ref.box_sums) agree exactly. `scratch` and `sums` hold width * height values each;
+/// one routine for the engine's score and for learning the score statistics, so the two cannot
+/// drift apart.
+func qs8ScoreBoxSums(map: UnsafePointer<Float>, width w: Int, height h: Int, box: Int,
+                     scratch rows: UnsafeMutablePointer<UInt32>, sums: UnsafeMutablePointer<UInt32>) {
+    let r = box / 2
+    for i in 0..<(w * h) { sums[i] = UInt32(map[i] * 65535 + 0.5) }
+    for y in 0..<h {
+        let row = sums + y * w, out = rows + y * w
+        var s: UInt32 = 0
+        for x in 0..<min(r, w) { s &+= row[x] }
+        for x in 0..<w {
+            if x + r < w { s &+= row[x + r] }
+            out[x] = s
+            if x - r >= 0 { s &-= row[x - r] }
+        }
+    }
+    for x in 0..<w {
+        var s: UInt32 = 0
+        for y in 0..<min(r, h) { s &+= rows[y * w + x] }
+        for y in 0..<h {
+            if y + r < h { s &+= rows[(y + r) * w + x] }
+            sums[y * w + x] = s
+            if y - r >= 0 { s &-= rows[(y - r) * w + x] }
         }
     }
 }

@@ -62,17 +62,7 @@ struct CalibrateCommand: ParsableCommand {
         let model = self.model!
         var goodPaths: [String] = []
         for folder in good { goodPaths += try imageFiles(in: folder) }
-        if let list = goodList {
-            guard let text = try? String(contentsOfFile: list, encoding: .utf8) else {
-                throw ValidationError("cannot read the list file \(list)")
-            }
-            let base = (list as NSString).deletingLastPathComponent
-            for line in text.split(separator: "\n") {
-                let p = line.trimmingCharacters(in: .whitespaces)
-                if p.isEmpty || p.hasPrefix("#") { continue }
-                goodPaths.append(p.hasPrefix("/") ? p : base + "/" + p)
-            }
-        }
+        if let list = goodList { goodPaths += try imageListFile(list) }
         guard !goodPaths.isEmpty else { throw ValidationError("no good images: give --good DIR or --good-list FILE") }
 
         let scorer = try ImageScorer(modelPath: model, precision: precision, threads: threads, roiPath: roi)

@@ -70,6 +70,22 @@ final class ImageScorer {
     }
 }
 
+/// The image paths of a list file: one per line, blank lines and `#` comments skipped, relative
+/// paths taken from the list's own folder.
+func imageListFile(_ list: String) throws -> [String] {
+    guard let text = try? String(contentsOfFile: list, encoding: .utf8) else {
+        throw ValidationError("cannot read the list file \(list)")
+    }
+    let base = (list as NSString).deletingLastPathComponent
+    var paths: [String] = []
+    for line in text.split(separator: "\n") {
+        let p = line.trimmingCharacters(in: .whitespaces)
+        if p.isEmpty || p.hasPrefix("#") { continue }
+        paths.append(p.hasPrefix("/") ? p : base + "/" + p)
+    }
+    return paths
+}
+
 /// Image files (JPEG, PNG) directly inside a folder, sorted by name.
 func imageFiles(in folder: String) throws -> [String] {
     var isDirectory: ObjCBool = false

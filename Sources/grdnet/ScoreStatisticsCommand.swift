@@ -95,11 +95,7 @@ struct ScoreStatisticsCommand: ParsableCommand {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw ValidationError("\(option) \(path) does not exist") }
         if isDirectory.boolValue { return try imageFiles(in: path) }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("\(option) \(path) is not a readable text file") }
-        let base = (path as NSString).deletingLastPathComponent
-        let files = text.split(whereSeparator: \.isNewline).map { String($0).trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-            .map { $0.hasPrefix("/") ? $0 : base + "/" + $0 }
+        let files = try imageListFile(path)
         for f in files where !FileManager.default.fileExists(atPath: f) { throw ValidationError("\(option) \(path) lists \(f), which does not exist") }
         if files.isEmpty { throw ValidationError("\(option) \(path) lists no images") }
         return files
@@ -110,8 +106,7 @@ struct ScoreStatisticsCommand: ParsableCommand {
         var g = graph
         let at = 12 + 8 * channels + 256 * channels
         guard at + 4 <= g.count else { throw ValidationError("graph section too short") }
-        let b = threshold.bitPattern
-        g.replaceSubrange(at..<(at + 4), with: [UInt8(b & 0xFF), UInt8(b >> 8 & 0xFF), UInt8(b >> 16 & 0xFF), UInt8(b >> 24)])
+        g.replaceSubrange(at..<(at + 4), with: littleEndianBytes(threshold.bitPattern))
         return g
     }
 
@@ -135,7 +130,7 @@ struct ScoreStatisticsCommand: ParsableCommand {
         let int8 = try makeEngine(nm, threads: 1, precision: "int8", kernels: nil)
         let fp32 = try makeEngine(nm, threads: 1, precision: "fp32", kernels: nil)
         var out: [UInt8] = []
-        func put(_ v: UInt32) { out += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
+        func put(_ v: UInt32) { out += littleEndianBytes(v) }
         put(UInt32(nm.goldenVectors.count))
         for (i, g) in nm.goldenVectors.enumerated() {
             g.input.withUnsafeBufferPointer { int8.input.baseAddress!.update(from: $0.baseAddress!, count: $0.count) }
