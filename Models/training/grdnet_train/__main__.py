@@ -39,8 +39,13 @@ def main(argv=None) -> int:
     t.add_argument("--w-adv", type=float, default=1.0, help="weight of the adversarial (feature matching) loss")
     t.add_argument("--beta1", type=float, default=0.5, help="AdamW beta1 of generator + U-Net (discriminator: 0.5)")
     t.add_argument("--lr-d", type=float, default=1e-4, help="discriminator learning rate")
-    t.add_argument("--select", default="hard", choices=["hard", "old"],
-                   help="checkpoint selection by the hard (pits/cracks/faint/chips) or the old validation set")
+    t.add_argument("--select", default="hard", choices=["hard", "old", "hard-z"],
+                   help="checkpoint selection by the hard (pits/cracks/faint/chips) or the old validation set; "
+                        "hard-z: the hard set with the engine's standardised score (good-part statistics "
+                        "from --stats-images train-split good images) + its pixel AUROC")
+    t.add_argument("--stats-images", type=int, default=128,
+                   help="hard-z: train-split good images (fixed, spread over the sorted names) for the statistics")
+    t.add_argument("--keep-val-checkpoints", action="store_true", help="also keep OUT/it{N}.pt at every validation")
     t.add_argument("--synth", default=None, help="JSON SynthConfig overrides, e.g. {\"break_prob\": 0.3}")
 
     e = sub.add_parser("evaluate", help="metrics on an MVTec-layout test split (float PyTorch or ONNX)")
@@ -87,7 +92,8 @@ def main(argv=None) -> int:
                           ckpt_every=a.ckpt_every, precision=a.precision, threads=a.threads, max_minutes=a.max_minutes, stop_after=a.stop_after,
                           textures=not a.no_textures, model=mc, init=a.init, warmup=a.warmup,
                           focal_alpha=a.focal_alpha, w_bce=a.w_bce, w_adv=a.w_adv, lr_d=a.lr_d, betas_g=(a.beta1, 0.999),
-                          select=a.select)
+                          select=a.select, stats_images=a.stats_images,
+                          keep_val_checkpoints=a.keep_val_checkpoints)
         if a.synth:
             cfg.synth.update(json.loads(a.synth))
         train(cfg, resume=a.resume)

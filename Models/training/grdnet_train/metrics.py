@@ -69,3 +69,26 @@ def box_filter_max(maps: np.ndarray, k: int = 21) -> np.ndarray:
     t = torch.from_numpy(np.ascontiguousarray(maps, np.float32))[:, None]
     f = F.avg_pool2d(t, k, stride=1, padding=k // 2, count_include_pad=True)  # zero padding, as DRAEM and the engine
     return f.amax(dim=(1, 2, 3)).numpy()
+
+
+def box_filter(maps: np.ndarray, k: int = 5) -> np.ndarray:
+    """k x k box mean (zero padding, as the engine) of NxHxW maps, fp32."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(maps, np.float32))[:, None]
+    return F.avg_pool2d(t, k, stride=1, padding=k // 2, count_include_pad=True)[:, 0].numpy()
+
+
+def good_statistics(good_maps: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel mean and (population) std of the k x k box-filtered maps of good images, as
+    `grdnet model score-stats` and score_rules.py compute them."""
+    b = box_filter(good_maps, k)
+    return b.mean(0), b.std(0)
+
+
+def standardised_scores(maps: np.ndarray, mean: np.ndarray, std: np.ndarray, k: int = 5,
+                        floor: float = 0.01) -> np.ndarray:
+    """The engine's image score with good-part statistics: max over the image of
+    (box_k(map) - mean) / (std + floor)."""
+    return ((box_filter(maps, k) - mean) / (std + floor)).max(axis=(1, 2))

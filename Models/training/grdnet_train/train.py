@@ -38,7 +38,10 @@ class TrainConfig:
     focal_gamma: float = 2.0
     focal_alpha: float | None = None
     w_bce: float = 0.0        # extra plain BCE on the segmentation logit (0 = focal only)
-    select: str = "hard"      # checkpoint selection: "hard" (pits/cracks/faint/chips) or "old" validation set
+    select: str = "hard"      # checkpoint selection: "hard" (pits/cracks/faint/chips) or "old" validation set,
+                              # "hard-z": the hard set scored as the engine does (good-part statistics, below)
+    stats_images: int = 128   # hard-z: train-split good images for the per-pixel statistics
+    keep_val_checkpoints: bool = False  # also keep OUT/it{N}.pt at every validation
     init: str = ""            # start from this checkpoint's weights and optimiser moments (new schedule)
     val_fraction: float = 0.1
     val_every: int = 500
@@ -177,8 +180,23 @@ def predict_maps(net, x: np.ndarray, batch: int = 8, autocast: bool = False) -> 
     return np.concatenate(out)
 
 
-def validate(model: GRDNet, vx, vm, autocast: bool, hard=None) -> dict:
-    """The old validation set (val_*) and, if given (hx, hm, kinds), the hard one (hard_*)."""
+STATS_BOX, STATS_FLOOR = 5, 0.01  # the engine's score-stats settings (magnetic-tile.sh)
+
+
+def stats_subset(train_files, n: int) -> list:
+    """A fixed, deterministic subset of the TRAIN split for good-part statistics: n names spread
+    evenly over the sorted train file names (never validation images)."""
+    names = sorted(train_files, key=os.path.basename)
+    if n <= 0 or n >= len(names):
+        return names
+    return [names[(i * len(names)) // n] for i in range(n)]
+
+
+def validate(model: GRDNet, vx, vm, autocast: bool, hard=None, stats_x=None) -> dict:
+    """The old validation set (val_*) and, if given (hx, hm, kinds), the hard one (hard_*).
+    With stats_x (normalised train-split good images), also the standardised image AUROC of both
+    sets (val_z_image_auroc, hard_z_image_auroc and per kind): max over the image of
+    (5x5 box mean - mean_good) / (std_good + 0.01), as the engine scores with score-stats."""
     maps = predict_maps(model.inference(), vx, autocast=autocast)
     labels = np.array([0, 1] * (len(vx) // 2))
     scores = metrics.box_filter_max(maps)
@@ -189,6 +207,14 @@ def validate(model: GRDNet, vx, vm, autocast: bool, hard=None) -> dict:
         hx, hm, kinds = hard
         hmaps = predict_maps(model.inference(), hx, autocast=autocast)
         out.update({f"hard_{k}": v for k, v in hard_metrics(hmaps, hm, kinds).items()})
+    if stats_x is not None:
+        smaps = predict_maps(model.inference(), stats_x, autocast=autocast)
+        mu, sd = metrics.good_statistics(smaps, STATS_BOX)
+        out["val_z_image_auroc"] = metrics.auroc(labels, metrics.standardised_scores(maps, mu, sd, STATS_BOX, STATS_FLOOR))
+        if hard is not None:
+            zs = metrics.standardised_scores(hmaps, mu, sd, STATS_BOX, STATS_FLOOR)
+            out.update({f"hard_z_{k}": v for k, v in hard_metrics(hmaps, hm, kinds, zs).items()
+                        if k.startswith("image_auroc")})
     model.train()
     return out
 
@@ -228,6 +254,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     sampler = data.TrainSampler(imgs, rois, cfg.crop, synth, mean, std, cfg.seed)
     vx, vm = build_val_set(cfg, val_files, roi_src, tex, mean, std)
     hard = build_hard_val_set(cfg, val_files, roi_src, tex, mean, std)
+    stats_x = None
+    if cfg.select == "hard-z":
+        sf = stats_subset(train_files, cfg.stats_images)
+        stats_x = data.normalise(np.stack([data.load_image(p, cfg.size, cfg.channels) for p in sf]), mean, std)
+        print(f"selection: hard set, standardised box {STATS_BOX} score (statistics from {len(sf)} train-split "
+              f"good images, first {os.path.basename(sf[0])}, last {os.path.basename(sf[-1])})", flush=True)
 
     mcfg = ModelConfig(**cfg.model)
     model = GRDNet(mcfg)
@@ -324,12 +356,17 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         out_of_time = (cfg.max_minutes > 0 and (time.time() - t_start) / 60 > cfg.max_minutes) or \
             (cfg.stop_after > 0 and done >= cfg.stop_after)
         if done % cfg.val_every == 0 or done == cfg.iters or out_of_time:
-            v = validate(model, vx, vm, use_bf16, hard)
+            v = validate(model, vx, vm, use_bf16, hard, stats_x)
             v.update(iter=done, minutes=(time.time() - t_start) / 60)
             history.append(v)
-            pre = "hard_" if cfg.select == "hard" else "val_"
-            score = v[pre + "image_auroc"] + v[pre + "pixel_auroc"]
+            if cfg.select == "hard-z":
+                score = v["hard_z_image_auroc"] + v["hard_pixel_auroc"]
+            else:
+                pre = "hard_" if cfg.select == "hard" else "val_"
+                score = v[pre + "image_auroc"] + v[pre + "pixel_auroc"]
             tag = ""
+            if cfg.keep_val_checkpoints:
+                save(os.path.join(cfg.out, f"it{done}.pt"), done)
             if score > best:
                 best = score
                 save(os.path.join(cfg.out, "best.pt"), done)
@@ -340,6 +377,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
                   "/".join(f"{100 * v.get('hard_image_auroc_' + k, float('nan')):.1f}" for k in HARD_KINDS) +
                   f"), pixel {100 * v['hard_pixel_auroc']:.2f}, AP {100 * v['hard_pixel_ap']:.2f}{tag}",
                   flush=True)
+            if stats_x is not None:
+                print(f"  standardised (box {STATS_BOX} z): old image {100 * v['val_z_image_auroc']:.2f}; hard image "
+                      f"{100 * v['hard_z_image_auroc']:.2f} (pit/crack/faint/chip " +
+                      "/".join(f"{100 * v.get('hard_z_image_auroc_' + k, float('nan')):.1f}" for k in HARD_KINDS) +
+                      f"); selection score {100 * score:.2f}", flush=True)
         if done % cfg.ckpt_every == 0 or done == cfg.iters or out_of_time:
             save(last_path, done)
         if out_of_time:

@@ -31,3 +31,29 @@ def test_box_filter_max_prefers_blobs_over_single_pixels():
     maps[1, 20:30, 20:30] = 0.5
     s = metrics.box_filter_max(maps)
     assert s[1] > s[0]
+
+
+def test_standardised_scores_ignore_pixels_bright_on_good_maps():
+    # Good maps: faint noise plus a spot that is bright on EVERY good map (e.g. an edge the
+    # network always flags). Standardised, that spot must not score; a new spot elsewhere must.
+    rng = np.random.default_rng(0)
+    good = rng.random((40, 32, 32), dtype=np.float32) * 0.05
+    good[:, 5:8, 5:8] += 0.8 + rng.random((40, 1, 1), dtype=np.float32) * 0.05
+    mean, std = metrics.good_statistics(good, 5)
+    clean = rng.random((6, 32, 32), dtype=np.float32) * 0.05
+    clean[:, 5:8, 5:8] += 0.82                    # the usual bright spot: normal
+    defect = clean.copy()
+    defect[:, 20:23, 20:23] += 0.5                # a new, dimmer spot: abnormal
+    s_clean = metrics.standardised_scores(clean, mean, std, 5, 0.01)
+    s_defect = metrics.standardised_scores(defect, mean, std, 5, 0.01)
+    assert s_defect.min() > 5 * s_clean.max()
+    y = np.r_[np.zeros(6), np.ones(6)]
+    assert metrics.auroc(y, np.r_[s_clean, s_defect]) == 1.0
+    # the plain max-of-box rule ranks them the other way (the bright spot wins in both)
+    plain = metrics.box_filter_max(np.r_[clean, defect], 5)
+    assert metrics.auroc(y, plain) < 0.9
+    # same arithmetic as score_rules.py (box 5, population std, floor 0.01)
+    b = metrics.box_filter(defect, 5)
+    gb = metrics.box_filter(good, 5)
+    want = ((b - gb.mean(0)) / (gb.std(0) + 0.01)).max((1, 2))
+    np.testing.assert_allclose(s_defect, want, rtol=1e-6)
