@@ -214,9 +214,25 @@ def _qparams(lo, hi):
     return s, zp
 
 
-def quantise(g: Graph, calibration: list[np.ndarray]) -> dict:
+def ranged_ops(g: Graph) -> list:
+    """The ops whose output tensor gets a range of its own, in graph order (pooling and resizing
+    inherit their input's): the order in which `quantise` takes learned ranges."""
+    return [op for op in g.ops if op.output >= 0 and op.kind not in (MAXPOOL, RESIZE2X)]
+
+
+def quantise(g: Graph, calibration: list[np.ndarray], ranges: list | None = None) -> dict:
     """calibration: list of normalised float32 HWC images. Fills tensor quantisation, int8
-    weights, biases, scales and map tables. Returns a per-tensor report."""
+    weights, biases, scales and map tables. Returns a per-tensor report.
+    ranges: optional (lo, hi) per `ranged_ops(g)` output, learned by quantisation-aware training;
+    they replace calibration, because a network fine-tuned with its rounding simulated at those
+    ranges expects them (ranges calibrated on good images only clip the U-Net's defect responses)."""
+    if ranges is not None:
+        own = ranged_ops(g)
+        if len(ranges) != len(own):
+            raise ConversionError(f"{len(ranges)} learned activation ranges given, the graph quantises {len(own)} tensors")
+        bad = [i for i, (lo, hi) in enumerate(ranges) if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi)]
+        if bad:
+            raise ConversionError(f"learned activation range {bad[0]} is not a finite lo < hi: {ranges[bad[0]]}")
     collected = [[] for _ in g.tensors]
     for x in calibration:
         vals, _ = forward_fp32(g, x)
@@ -229,12 +245,12 @@ def quantise(g: Graph, calibration: list[np.ndarray]) -> dict:
     hi = max((1.0 - m) / s for m, s in zip(g.mean, g.std))
     g.tensors[0].scale, g.tensors[0].zp = _qparams(min(lo, 0.0), max(hi, 0.0))
     report[0] = "input-range"
-    for op in g.ops:
-        if op.output < 0:
-            continue
-        if op.kind in (MAXPOOL, RESIZE2X):
-            continue  # set below from the input
-        name, s, zp = _choose_range(np.concatenate(collected[op.output]))
+    for i, op in enumerate(ranged_ops(g)):
+        if ranges is not None:
+            lo, hi = ranges[i]
+            (s, zp), name = _qparams(min(float(lo), 0.0), max(float(hi), 0.0)), "learned"
+        else:
+            name, s, zp = _choose_range(np.concatenate(collected[op.output]))
         g.tensors[op.output].scale, g.tensors[op.output].zp = s, zp
         report[op.output] = name
     # pooling/resizing keep their input's quantisation (processed in order)
@@ -304,8 +320,9 @@ def load_calibration(g: Graph, path_or_array) -> tuple[list, list]:
 
 
 def convert(onnx_path: str, out_path: str, calibration, mean, std, height=None, width=None,
-            threshold=None, roi=None, card=None, golden_count=2, seed=0, score_stats=None):
-    """score_stats: optional grdnet_ref.ScoreStats (the standardised score, FORMAT.md section 6)."""
+            threshold=None, roi=None, card=None, golden_count=2, seed=0, score_stats=None, ranges=None):
+    """score_stats: optional grdnet_ref.ScoreStats (the standardised score, FORMAT.md section 6).
+    ranges: optional learned activation ranges (see `quantise`); calibration then only feeds the golden vectors."""
     g = import_onnx(onnx_path, height, width, mean, std)
     g.threshold = threshold
     g.score_stats = score_stats
@@ -314,7 +331,7 @@ def convert(onnx_path: str, out_path: str, calibration, mean, std, height=None, 
         if g.roi.shape != (g.height, g.width):
             raise ConversionError(f"ROI mask is {g.roi.shape}, the model input is {(g.height, g.width)}")
     norm, px = load_calibration(g, calibration)
-    report = quantise(g, norm)
+    report = quantise(g, norm, ranges)
     rng = np.random.default_rng(seed)
     gold_px = px[:max(0, golden_count - 1)] + [rng.integers(0, 256, (g.height, g.width, g.channels), dtype=np.uint8)]
     golden = golden_vectors(g, gold_px)
@@ -324,7 +341,8 @@ def convert(onnx_path: str, out_path: str, calibration, mean, std, height=None, 
         "input": {"height": g.height, "width": g.width, "channels": g.channels},
         "normalisation": {"mean": g.mean, "std": g.std, "formula": "(pixel/255 - mean)/std"},
         "default_threshold": threshold, "multiply_accumulates": g.macs(),
-        "calibration": {"images": len(norm), "method": "per tensor: min-max or 99.99 percentile, lower MSE wins",
+        "calibration": {"images": len(norm), "method": "per tensor: ranges learned by quantisation-aware training"
+                        if ranges is not None else "per tensor: min-max or 99.99 percentile, lower MSE wins",
                         "choices": {k: sum(1 for v in report.values() if v == k) for k in set(report.values())}},
         "model_card": card or {},
     }
@@ -344,12 +362,15 @@ def main(argv=None):
     ap.add_argument("--threshold", type=float)
     ap.add_argument("--roi", help="ROI mask .npy (H x W, 0 = ignore)")
     ap.add_argument("--card", help="model card facts (JSON file) stored in the metadata")
+    ap.add_argument("--ranges", help="learned activation ranges (JSON list of [lo, hi] in graph order, from "
+                                     "quantisation-aware training) instead of calibrated ones")
     args = ap.parse_args(argv)
     try:
         roi = np.load(args.roi) if args.roi else None
         card = json.load(open(args.card)) if args.card else None
+        ranges = json.load(open(args.ranges)) if args.ranges else None
         g, data = convert(args.onnx, args.output, args.calibration, args.mean, args.std, args.height, args.width,
-                          args.threshold, roi, card)
+                          args.threshold, roi, card, ranges=ranges)
     except (ConversionError, OSError, ValueError) as e:
         print(f"convert: error: {e}", file=sys.stderr)
         return 1

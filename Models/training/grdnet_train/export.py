@@ -41,6 +41,13 @@ def calibration_set(checkpoint_meta: dict, data_root: str, files: list[str], n: 
     return data.normalise(imgs, checkpoint_meta["mean"], checkpoint_meta["std"])
 
 
+def learned_ranges(checkpoint: dict) -> list | None:
+    """The (lo, hi) activation ranges of a quantisation-aware checkpoint, in the converter's order
+    (qat.py lists its points in graph order; the converter checks the count)."""
+    q = checkpoint.get("qat")
+    return [list(r) for r in q["ranges"].values()] if q else None
+
+
 def export_main(a) -> int:
     import torch
 
@@ -61,6 +68,9 @@ def export_main(a) -> int:
             "image_score": "max of the 21x21 box-filtered anomaly map",
             "score_box_filter": 21, "recommended_threshold": a.threshold,
             "macs": macs, "ops": ops, "iteration": ck["iter"], "model": ck["config"]["model"]}
+    ranges = learned_ranges(ck)
+    if ranges:   # int8 rebuilds (evaluate --int8) must use the same ranges as the shipped .grdnet
+        side["activation_ranges"] = ranges
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
         json.dump(side, f, indent=1)
     print(f"wrote {a.out} ({os.path.getsize(a.out) / 1e6:.2f} MB), ops {ops}, {macs / 1e9:.3f} GMAC "
@@ -72,8 +82,9 @@ def export_main(a) -> int:
         if a.grdnet:
             from . import int8
             card = json.load(open(a.card)) if a.card else {}
-            g, nbytes = int8.build_grdnet(a.out, a.grdnet, cal, meta["mean"], meta["std"], a.threshold, card)
-            print(f"wrote {a.grdnet}: {nbytes / 1e6:.2f} MB int8, {len(g.ops)} ops")
+            g, nbytes = int8.build_grdnet(a.out, a.grdnet, cal, meta["mean"], meta["std"], a.threshold, card, ranges)
+            print(f"wrote {a.grdnet}: {nbytes / 1e6:.2f} MB int8, {len(g.ops)} ops, activation ranges "
+                  + ("learned by quantisation-aware training" if ranges else "calibrated on the good images"))
     elif a.grdnet:
         raise SystemExit("export: --grdnet needs --calibration (the int8 ranges come from good images)")
     return 0

@@ -23,10 +23,12 @@ def _converter():
 
 
 def build_grdnet(onnx_path: str, out_path: str, calibration: np.ndarray, mean, std,
-                 threshold: float | None, card: dict | None):
-    """Quantises and writes `out_path`; returns the converter's in-memory graph."""
+                 threshold: float | None, card: dict | None, ranges: list | None = None):
+    """Quantises and writes `out_path`; returns the converter's in-memory graph. `ranges`: the
+    activation ranges learned by quantisation-aware training (qat.py), if the checkpoint has them."""
     convert, _ = _converter()
-    g, data = convert.convert(onnx_path, out_path, calibration, mean, std, threshold=threshold, card=card)
+    g, data = convert.convert(onnx_path, out_path, calibration, mean, std, threshold=threshold, card=card,
+                              ranges=ranges)
     return g, len(data)
 
 

@@ -14,6 +14,7 @@ import torch
 
 from . import data, losses, metrics, textures
 from .model import Discriminator, GRDNet, ModelConfig
+from .qat import QAT, plain_state_dict
 
 
 @dataclass
@@ -43,6 +44,8 @@ class TrainConfig:
     stats_images: int = 128   # hard-z: train-split good images for the per-pixel statistics
     keep_val_checkpoints: bool = False  # also keep OUT/it{N}.pt at every validation
     init: str = ""            # start from this checkpoint's weights and optimiser moments (new schedule)
+    qat: bool = False         # quantisation-aware fine-tuning (qat.py): simulate the converter's int8 rounding
+    qat_observe: int = 20     # QAT: forward passes that only observe activation ranges before rounding starts
     val_fraction: float = 0.1
     val_every: int = 500
     ckpt_every: int = 250
@@ -292,6 +295,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         sampler.rng.bit_generator.state = ck["sampler_rng"]
         torch.set_rng_state(ck["torch_rng"])
         print(f"resumed from {last_path} at iteration {start}", flush=True)
+    qat = None
+    if cfg.qat:
+        # attached after the weights are loaded: checkpoints always hold the float model's keys
+        qat = QAT(model, cfg.qat_observe)
+        if resume and os.path.exists(last_path) and "qat" in ck:
+            qat.load_ranges(ck["qat"]["ranges"], ck["qat"]["steps"])
+        print(f"quantisation-aware: int8 rounding simulated at {len(qat.observers)} tensors of the inference "
+              f"graph after {cfg.qat_observe} observing steps (precision {'bf16' if use_bf16 else 'fp32'})", flush=True)
     if use_bf16:
         model = model.to(memory_format=torch.channels_last)
         disc = disc.to(memory_format=torch.channels_last)
@@ -302,12 +313,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     bce = torch.nn.BCEWithLogitsLoss()
 
     def save(path: str, it: int) -> None:
-        torch.save({"model": model.state_dict(), "disc": disc.state_dict(), "opt": opt.state_dict(),
+        extra = {"qat": {"ranges": qat.ranges(), "steps": qat.steps}} if qat is not None else {}
+        torch.save({"model": plain_state_dict(model) if qat is not None else model.state_dict(), "disc": disc.state_dict(), "opt": opt.state_dict(),
                     "opt_d": opt_d.state_dict(), "iter": it, "best": best, "history": history,
                     "sampler_rng": sampler.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                     "config": asdict(cfg), "mean": mean, "std": std,
                     "train_files": [os.path.basename(p) for p in train_files],
-                    "val_files": [os.path.basename(p) for p in val_files]}, path + ".tmp")
+                    "val_files": [os.path.basename(p) for p in val_files], **extra}, path + ".tmp")
         os.replace(path + ".tmp", path)
 
     prog = Progress(cfg.iters, start)
@@ -322,6 +334,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         target = m * roi
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             xr, z, zr, logit = model(xn)
+            if qat is not None:
+                qat.step()
             _, f_real = disc(x)
             _, f_fake = disc(xr)
         xr, z, zr, logit = xr.float(), z.float(), zr.float(), logit.float()
