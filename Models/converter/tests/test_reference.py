@@ -109,3 +109,35 @@ def test_unsupported_operator_is_named(tmp_path):
     export_module(M(), tmp_path / "t.onnx", 8, 8)
     with pytest.raises(convert.ConversionError, match="Tanh"):
         convert.convert(str(tmp_path / "t.onnx"), str(tmp_path / "t.grdnet"), calibration_pixels(8, 8), [0.5], [0.25])
+
+
+def test_learned_ranges_replace_calibration_and_are_checked(tmp_path, capsys):
+    """convert.py --ranges (quantisation-aware training): each ranged tensor takes its given range
+    (calibration then only feeds the golden vectors); a wrong count or an empty range is an error
+    naming the problem, not a silently different file."""
+    import json
+    torch.manual_seed(0)
+    export_module(nn.Sequential(nn.Conv2d(1, 4, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 2, 3, 1, 1)),
+                  tmp_path / "m.onnx", 8, 8)
+    np.save(tmp_path / "cal.npy", calibration_pixels(8, 8))
+    ranges = [[0.0, 3.0], [-2.0, 0.5]]     # the two convs; the max-pool inherits
+    (tmp_path / "r.json").write_text(json.dumps(ranges))
+    args = [str(tmp_path / "m.onnx"), str(tmp_path / "m.grdnet"), "--calibration", str(tmp_path / "cal.npy"),
+            "--mean", "0.5", "--std", "0.25"]
+    assert convert.main(args + ["--ranges", str(tmp_path / "r.json")]) == 0
+    g = convert.import_onnx(str(tmp_path / "m.onnx"), None, None, [0.5], [0.25])
+    convert.quantise(g, [], ranges)
+    own = convert.ranged_ops(g)
+    assert len(own) == 2
+    for (lo, hi), op in zip(ranges, own):
+        assert (g.tensors[op.output].scale, g.tensors[op.output].zp) == convert._qparams(lo, hi)
+    pool = next(op for op in g.ops if op.kind == ref.MAXPOOL)
+    assert g.tensors[pool.output].scale == g.tensors[pool.inputs[0]].scale
+    meta = json.loads(grdnet_format.read_sections((tmp_path / "m.grdnet").read_bytes())[1])
+    assert meta["calibration"]["method"] == "per tensor: ranges learned by quantisation-aware training"
+    (tmp_path / "r.json").write_text(json.dumps(ranges[:1]))
+    assert convert.main(args + ["--ranges", str(tmp_path / "r.json")]) == 1
+    assert "1 learned activation ranges given, the graph quantises 2 tensors" in capsys.readouterr().err
+    (tmp_path / "r.json").write_text(json.dumps([[0.0, 3.0], [0.5, 0.5]]))
+    assert convert.main(args + ["--ranges", str(tmp_path / "r.json")]) == 1
+    assert "not a finite lo < hi" in capsys.readouterr().err
