@@ -3,10 +3,11 @@ with the converter's int8 rounding simulated, so training learns weights whose i
 behaves like the float one.
 
 Why: session 5's network (beta1 0.9) lost 7.4 image-AUROC points on validation in int8 against
-its own fp32, because its generator's activations have long tails and per-tensor int8 steps
-drown the small variations of X^ that its U-Net reads. A short fine-tune with the rounding in the
-loop is the standard cure and needs no engine change: the weights stay fp32 in the checkpoint and
-the converter quantises them exactly as simulated here.
+its own fp32: its generator's activations have long tails, so per-tensor int8 steps drown the
+small variations of X^ that its U-Net reads, and ranges calibrated on good images clip the
+U-Net's responses to defects. A short fine-tune with the rounding in the loop, and the learned
+ranges handed to the converter, cure both without an engine change: the weights stay fp32 in the
+checkpoint and the converter quantises them exactly as simulated here.
 
 What is simulated, matching Models/converter/convert.py:
 - weights: per output channel, symmetric, round(w / s) in [-127, 127] with s = max|w| / 127;
@@ -16,9 +17,10 @@ What is simulated, matching Models/converter/convert.py:
   each Concat (the U-Net's input concat(X^, X) and its skip concats). MaxPool keeps its input's
   quantisation, so it needs no point of its own. The input image is already 8-bit and is left alone.
 - ranges: an exponential moving average of each batch's min and max (observed in training mode
-  only); the first `observe_only` forward passes only observe, so the ranges settle before the
-  rounding starts. The converter later calibrates its own ranges on good images (min-max or
-  99.99th percentile); QAT makes the network tolerant of rounding at ranges of that size.
+  only, on training batches with their synthetic defects); the first `observe_only` forward
+  passes only observe, so the ranges settle before the rounding starts. The checkpoint keeps
+  them, and `export --grdnet` passes them to the converter in place of its calibration
+  (`ranges()` lists them in graph order, the converter's `ranged_ops` order).
 Gradients pass straight through the rounding and stop outside the range (clipped STE).
 The adversarial discriminator and the second encoder are training-only and stay float.
 """
