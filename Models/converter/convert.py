@@ -234,7 +234,7 @@ def quantise(g: Graph, calibration: list[np.ndarray], ranges: list | None = None
         if bad:
             raise ConversionError(f"learned activation range {bad[0]} is not a finite lo < hi: {ranges[bad[0]]}")
     collected = [[] for _ in g.tensors]
-    for x in calibration:
+    for x in (calibration if ranges is None else []):   # learned ranges need no calibration pass
         vals, _ = forward_fp32(g, x)
         for i, v in enumerate(vals):
             if v is not None:
