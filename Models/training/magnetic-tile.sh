@@ -9,7 +9,8 @@
 #   than bf16 autocast on this CPU) for 2600 iterations instead of 2200, same wall time
 #   RECIPE=s6 (shipped in session 6): RECIPE=s5's settings for 2200 iterations (RUN/float), then a
 #   150-iteration quantisation-aware fine-tune into RUN (the .grdnet gets its learned activation
-#   ranges); RECIPE=s3 trains the model shipped in sessions 3-5
+#   ranges); RECIPE=s3 trains the model shipped in sessions 3-5 (every recipe writes
+#   Models/magnetic-tile.*: run a recipe other than the default in a copy of Models/)
 #   TRAIN_ONLY=1 stops after training (choose/check the checkpoint before any test figure)
 #   RECIPE=s4 trains the session-4 experiment instead (not shipped; see Models/magnetic-tile.md;
 #   it too writes Models/magnetic-tile.*, so run it in a copy of Models/)
