@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
 # Trains (unless RUN/best.pt exists and --ship-only is given), exports and evaluates the shipped
 # magnetic-tile model. Usage: Models/training/magnetic-tile.sh DATASET_ROOT RUN_DIR [--ship-only]
-#   RECIPE=s5 trains the session-5 experiment (session 3's recipe + generator/U-Net AdamW beta1 0.9,
-#   checkpoints chosen by the engine's standardised score on the hard validation set; NOT shipped:
-#   better in fp32, but its int8 file lost 7 image-AUROC points to fp32 on the hard validation
-#   set, see the card; it too writes Models/magnetic-tile.*, so run it in a copy of Models/)
-#   default (RECIPE=s7, the shipped model since session 7): RECIPE=s6 with fp32 training (faster
-#   than bf16 autocast on this CPU) for 2600 iterations instead of 2200, same wall time
-#   RECIPE=s6 (shipped in session 6): RECIPE=s5's settings for 2200 iterations (RUN/float), then a
-#   150-iteration quantisation-aware fine-tune into RUN (the .grdnet gets its learned activation
-#   ranges); RECIPE=s3 trains the model shipped in sessions 3-5 (every recipe writes
-#   Models/magnetic-tile.*: run a recipe other than the default in a copy of Models/)
+#   RECIPE (the card has each recipe's settings and figures):
+#     s7 (default, shipped since session 7): s6 with stage 1 in fp32 (faster than bf16 autocast on
+#        this CPU) for 2600 iterations instead of 2200, about the same wall time
+#     s6 (shipped in session 6): s5's settings for 2200 iterations (RUN/float), then a 150-iteration
+#        quantisation-aware fine-tune into RUN (the .grdnet gets its learned activation ranges)
+#     s5 (not shipped: its int8 file lost 7 image-AUROC points to fp32 on the hard validation set):
+#        session 3's recipe + generator/U-Net AdamW beta1 0.9, checkpoints chosen by the engine's
+#        standardised score on the hard validation set
+#     s4 (not shipped: lost on the hard validation set); s3 (shipped in sessions 3-5)
+#   Every recipe writes Models/magnetic-tile.*: run a recipe other than the default in a copy of Models/.
 #   TRAIN_ONLY=1 stops after training (choose/check the checkpoint before any test figure)
-#   RECIPE=s4 trains the session-4 experiment instead (not shipped; see Models/magnetic-tile.md;
-#   it too writes Models/magnetic-tile.*, so run it in a copy of Models/)
 #   DATASET_ROOT: the MVTec-layout magnetic-tile folder (train/good, test/*, ground_truth/*)
 #   RUN_DIR:      checkpoints and logs (outside git)
 # Writes Models/magnetic-tile.{onnx,json,grdnet} and RUN_DIR/{float,int8}.json (metrics).
