@@ -2,6 +2,8 @@
 # Trains (unless RUN/best.pt exists and --ship-only is given), exports and evaluates the shipped
 # magnetic-tile model. Usage: Models/training/magnetic-tile.sh DATASET_ROOT RUN_DIR [--ship-only]
 #   RECIPE (the card has each recipe's settings and figures):
+#     s8 (NOT shipped: its int8 file scored 0.63 image AUROC above its fp32 on the hard validation
+#        set, outside the 0.5 allowed): s7 with a defect mix modelled on the data set's classes
 #     s7 (default, shipped since session 7): s6 with stage 1 in fp32 (faster than bf16 autocast on
 #        this CPU) for 2600 iterations instead of 2200, about the same wall time
 #     s6 (shipped in session 6): s5's settings for 2200 iterations (RUN/float), then a 150-iteration
@@ -23,13 +25,19 @@ data="${1:?usage: magnetic-tile.sh DATASET_ROOT RUN_DIR [--ship-only]}"
 run="${2:?usage: magnetic-tile.sh DATASET_ROOT RUN_DIR [--ship-only]}"
 export OMP_WAIT_POLICY=PASSIVE
 cd "$here"
-# session 5's settings (RECIPE=s5, and both stages of RECIPE=s6 and s7): the defect mix, loss, optimiser,
-# selection and bookkeeping; each recipe adds its schedule and output folder
-beta09=(--crop 256 --batch 4 --synth '{"break_prob": 0.3}' --focal-alpha 0.25 --beta1 0.9 --select hard-z
-        --stats-images 128 --keep-val-checkpoints --ckpt-every 50 --threads "${THREADS:-1}" --seed 0)
 recipe="${RECIPE:-s7}"
+# s8: 30% breaks (a third of them small chips), 15% dark pits, 15% thin cracks, the rest Perlin
+# (30% of those faint); the others: 30% breaks, the rest Perlin
+synth='{"break_prob": 0.3}'
+if [ "$recipe" = "s8" ]; then
+    synth='{"break_prob": 0.3, "small_break_prob": 0.3, "pit_prob": 0.15, "crack_prob": 0.15, "faint_prob": 0.3}'
+fi
+# session 5's settings (RECIPE=s5, and both stages of RECIPE=s6, s7 and s8): the loss, optimiser,
+# selection and bookkeeping; each recipe adds its schedule and output folder
+beta09=(--crop 256 --batch 4 --synth "$synth" --focal-alpha 0.25 --beta1 0.9 --select hard-z
+        --stats-images 128 --keep-val-checkpoints --ckpt-every 50 --threads "${THREADS:-1}" --seed 0)
 if [ "${3:-}" != "--ship-only" ]; then
-    if [ "$recipe" = "s7" ] || [ "$recipe" = "s6" ]; then
+    if [ "$recipe" = "s8" ] || [ "$recipe" = "s7" ] || [ "$recipe" = "s6" ]; then
     # s7, the shipped model since session 7 (the default): stage 1 in fp32, 2600 iterations (fp32
     # ran 1.22 s/iteration against 1.48 for bf16 autocast on this CPU, so 2600 fp32 iterations
     # take about the time of 2200 bf16 ones). s6, shipped in session 6: stage 1 = session 5's
@@ -38,7 +46,8 @@ if [ "${3:-}" != "--ship-only" ]; then
     # fp32, lr 1e-4, no warm-up) whose learned activation ranges go into the .grdnet: session 5's
     # network lost 7.4 image-AUROC points in int8 with ranges calibrated on good images, +0.3
     # after QAT.
-    if [ "$recipe" = "s7" ]; then stage1=(--iters 2600 --precision fp32); else stage1=(--iters 2200); fi
+    # s8, session 8's experiment: s7 with the class-modelled defect mix above in both stages.
+    if [ "$recipe" = "s6" ]; then stage1=(--iters 2200); else stage1=(--iters 2600 --precision fp32); fi
     "$py" -m grdnet_train train --data "$data" --out "$run/float" "${stage1[@]}" "${beta09[@]}" \
         --val-every 100 --max-minutes "${MAX_MINUTES:-0}"
     "$py" -m grdnet_train train --data "$data" --out "$run" --init "$run/float/best.pt" --qat --precision fp32 \
@@ -72,7 +81,7 @@ if [ "${3:-}" != "--ship-only" ]; then
         --synth '{"break_prob": 0.3}' --focal-alpha 0.25 --select old --val-every 100 \
         --ckpt-every 50 --threads "${THREADS:-1}" --seed 0 --max-minutes "${MAX_MINUTES:-0}"
     else
-        echo "magnetic-tile.sh: unknown RECIPE=$recipe (known: s7, the default; s6, s5, s4, s3)" >&2; exit 2
+        echo "magnetic-tile.sh: unknown RECIPE=$recipe (known: s7, the default; s8, s6, s5, s4, s3)" >&2; exit 2
     fi
 fi
 if [ "${TRAIN_ONLY:-0}" = "1" ]; then echo "TRAIN_ONLY=1: stopping after training ($run/best.pt)"; exit 0; fi
