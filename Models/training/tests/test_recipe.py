@@ -1,0 +1,65 @@
+"""magnetic-tile.sh's recipes: the shipped model's training commands are pinned here, so an edit
+that changes what `magnetic-tile.sh DATA RUN` trains (and so what "reproduces the shipped model"
+means) fails a test instead of passing unnoticed. PYTHON=/bin/echo prints the commands instead
+of running them; TRAIN_ONLY=1 stops before the export."""
+import os
+import shlex
+import subprocess
+
+import pytest
+
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "magnetic-tile.sh")
+
+COMMON = ('--crop 256 --batch 4 --synth {SYNTH} --focal-alpha 0.25 --beta1 0.9 --select hard-z '
+          '--stats-images 128 --keep-val-checkpoints --ckpt-every 50 --threads 1 --seed 0')
+S7_SYNTH = '{"break_prob": 0.3}'
+S8_SYNTH = ('{"break_prob": 0.3, "small_break_prob": 0.3, "pit_prob": 0.15, "crack_prob": 0.15, '
+            '"faint_prob": 0.3}')
+
+
+def printed_commands(recipe: str | None) -> tuple[int, list[list[str]], str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RECIPE", "THREADS", "MAX_MINUTES")}
+    env.update(PYTHON="/bin/echo", TRAIN_ONLY="1")
+    if recipe is not None:
+        env["RECIPE"] = recipe
+    p = subprocess.run(["bash", SCRIPT, "DATA", "RUN"], env=env, capture_output=True, text=True, timeout=60)
+    cmds = [line.split(" ") for line in p.stdout.splitlines() if line.startswith("-m grdnet_train")]
+    return p.returncode, cmds, p.stderr
+
+
+def expected_two_stages(synth: str) -> list[list[str]]:
+    # /bin/echo joins its arguments with single spaces, so the JSON's own spaces split it too
+    common = COMMON.replace("{SYNTH}", synth).split(" ")
+    stage1 = shlex.split("-m grdnet_train train --data DATA --out RUN/float --iters 2600 --precision fp32")
+    stage2 = shlex.split("-m grdnet_train train --data DATA --out RUN --init RUN/float/best.pt --qat "
+                         "--precision fp32 --iters 150 --warmup 0 --lr 1e-4")
+    return [stage1 + common + ["--val-every", "100", "--max-minutes", "0"],
+            stage2 + common + ["--val-every", "50"]]
+
+
+def test_default_recipe_is_the_shipped_s7():
+    rc, cmds, err = printed_commands(None)
+    assert rc == 0, err
+    assert cmds == expected_two_stages(S7_SYNTH)
+    assert printed_commands("s7")[1] == cmds
+
+
+def test_s8_differs_from_s7_only_in_the_defect_mix():
+    rc, cmds, err = printed_commands("s8")
+    assert rc == 0, err
+    assert cmds == expected_two_stages(S8_SYNTH)
+
+
+@pytest.mark.parametrize("recipe", ["s3", "s4", "s5", "s6"])
+def test_older_recipes_still_print_one_or_two_train_commands(recipe):
+    rc, cmds, err = printed_commands(recipe)
+    assert rc == 0, err
+    assert len(cmds) == (2 if recipe == "s6" else 1)
+    assert all(c[:3] == ["-m", "grdnet_train", "train"] for c in cmds)
+
+
+def test_unknown_recipe_is_an_error_naming_the_known_ones():
+    rc, cmds, err = printed_commands("s9")
+    assert rc == 2
+    assert cmds == []
+    assert "unknown RECIPE=s9" in err and "s7, the default" in err
