@@ -26,8 +26,9 @@ run="${2:?usage: magnetic-tile.sh DATASET_ROOT RUN_DIR [--ship-only]}"
 export OMP_WAIT_POLICY=PASSIVE
 cd "$here"
 recipe="${RECIPE:-s7}"
-# s8: 30% breaks (a third of them small chips), 15% dark pits, 15% thin cracks, the rest Perlin
-# (30% of those faint); the others: 30% breaks, the rest Perlin
+# the defect mix of s5-s7: 30% breaks, the rest Perlin; s8 (session 8's experiment, both stages):
+# 30% breaks (a third of them small chips), 15% dark pits, 15% thin cracks, the rest Perlin (30%
+# of those faint). s3 and s4 spell out their own mixes below.
 synth='{"break_prob": 0.3}'
 if [ "$recipe" = "s8" ]; then
     synth='{"break_prob": 0.3, "small_break_prob": 0.3, "pit_prob": 0.15, "crack_prob": 0.15, "faint_prob": 0.3}'
@@ -46,7 +47,7 @@ if [ "${3:-}" != "--ship-only" ]; then
     # fp32, lr 1e-4, no warm-up) whose learned activation ranges go into the .grdnet: session 5's
     # network lost 7.4 image-AUROC points in int8 with ranges calibrated on good images, +0.3
     # after QAT.
-    # s8, session 8's experiment: s7 with the class-modelled defect mix above in both stages.
+    # s8: s7 with the defect mix chosen above.
     if [ "$recipe" = "s6" ]; then stage1=(--iters 2200); else stage1=(--iters 2600 --precision fp32); fi
     "$py" -m grdnet_train train --data "$data" --out "$run/float" "${stage1[@]}" "${beta09[@]}" \
         --val-every 100 --max-minutes "${MAX_MINUTES:-0}"

@@ -3,7 +3,6 @@ that changes what `magnetic-tile.sh DATA RUN` trains (and so what "reproduces th
 means) fails a test instead of passing unnoticed. PYTHON=/bin/echo prints the commands instead
 of running them; TRAIN_ONLY=1 stops before the export."""
 import os
-import shlex
 import subprocess
 
 import pytest
@@ -30,9 +29,9 @@ def printed_commands(recipe: str | None) -> tuple[int, list[list[str]], str]:
 def expected_two_stages(synth: str) -> list[list[str]]:
     # /bin/echo joins its arguments with single spaces, so the JSON's own spaces split it too
     common = COMMON.replace("{SYNTH}", synth).split(" ")
-    stage1 = shlex.split("-m grdnet_train train --data DATA --out RUN/float --iters 2600 --precision fp32")
-    stage2 = shlex.split("-m grdnet_train train --data DATA --out RUN --init RUN/float/best.pt --qat "
-                         "--precision fp32 --iters 150 --warmup 0 --lr 1e-4")
+    stage1 = "-m grdnet_train train --data DATA --out RUN/float --iters 2600 --precision fp32".split(" ")
+    stage2 = ("-m grdnet_train train --data DATA --out RUN --init RUN/float/best.pt --qat "
+              "--precision fp32 --iters 150 --warmup 0 --lr 1e-4").split(" ")
     return [stage1 + common + ["--val-every", "100", "--max-minutes", "0"],
             stage2 + common + ["--val-every", "50"]]
 
