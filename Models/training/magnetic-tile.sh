@@ -20,9 +20,15 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 models="$(dirname "$here")"
-py="${PYTHON:-$(cd "$models/.." && pwd)/.venv/bin/python}"
 data="${1:?usage: magnetic-tile.sh DATASET_ROOT RUN_DIR [--ship-only]}"
 run="${2:?usage: magnetic-tile.sh DATASET_ROOT RUN_DIR [--ship-only]}"
+# Installs what it needs, as the README's commands do: the venv (unless PYTHON names another
+# interpreter), gimp-data (the texture fills; training stops without them), and, before the Swift
+# steps, the build packages.
+source "$models/../deploy/lib/common.sh"
+if [ -z "${PYTHON:-}" ]; then venv_ensure; fi
+py="${PYTHON:-$GRD_ROOT/.venv/bin/python}"
+if [ "${3:-}" != "--ship-only" ]; then apt_ensure gimp-data; fi
 export OMP_WAIT_POLICY=PASSIVE
 cd "$here"
 recipe="${RECIPE:-s7}"
@@ -129,7 +135,8 @@ with open(f"{sys.argv[3]}/train-good.txt", "w") as f:
 with open(f"{sys.argv[3]}/val-good.txt", "w") as f:
     f.writelines(p + "\n" for p in files if os.path.basename(p) in val)
 PY
-root="$(cd "$models/.." && pwd)"
+root="$GRD_ROOT"
+build_deps_ensure
 (cd "$root" && swift build -c release --product grdnet 2>&1 | tail -n 1)
 grdnet="$(cd "$root" && swift build -c release --show-bin-path)/grdnet"
 "$grdnet" model score-stats --model "$models/magnetic-tile.grdnet" --good "$run/train-good.txt" \

@@ -92,3 +92,20 @@ def test_tiny_train_export_roundtrip(tmp_path, capsys):
     res8 = json.loads(capsys.readouterr().out)
     assert res8["overall"]["n"] == 6
     assert abs(res8["overall"]["pixel_auroc"] - float_res["overall"]["pixel_auroc"]) < 0.2
+
+
+def test_train_without_textures_installed_is_an_error(tmp_path, monkeypatch):
+    """No .pat files found must stop training, not quietly train another defect mix."""
+    import pytest
+
+    from grdnet_train import textures
+
+    root = tmp_path / "ds"
+    make_dataset(root)
+    monkeypatch.setattr(textures, "GIMP_PATTERN_DIRS", [str(tmp_path / "no-patterns")])
+    args = ["train", "--data", str(root), "--out", str(tmp_path / "run"), "--size", "32", "--crop", "32",
+            "--batch", "2", "--iters", "1", "--val-fraction", "0.3", "--widths", TINY, "--threads", "1"]
+    with pytest.raises(FileNotFoundError, match="gimp-data"):
+        main(args)
+    assert not (tmp_path / "run" / "last.pt").exists()
+    assert main(args + ["--no-textures"]) == 0
