@@ -14,6 +14,9 @@
 #     s4 (not shipped: lost on the hard validation set); s3 (shipped in sessions 3-5)
 #   Every recipe writes Models/magnetic-tile.*: run a recipe other than the default in a copy of Models/.
 #   TRAIN_ONLY=1 stops after training (choose/check the checkpoint before any test figure)
+#   VALIDATION_ONLY=1 exports, adds the score statistics and prints the Swift engine's validation
+#     figures (int8 and fp32, both sets), but reads no test image: a candidate judged by a rule
+#     written before its figures (with --ship-only: the checkpoint of an earlier TRAIN_ONLY run)
 #   DATASET_ROOT: the MVTec-layout magnetic-tile folder (train/good, test/*, ground_truth/*)
 #   RUN_DIR:      checkpoints and logs (outside git)
 # Writes Models/magnetic-tile.{onnx,json,grdnet} and RUN_DIR/{float,int8}.json (metrics).
@@ -23,12 +26,12 @@ models="$(dirname "$here")"
 data="${1:?usage: magnetic-tile.sh DATASET_ROOT RUN_DIR [--ship-only]}"
 run="${2:?usage: magnetic-tile.sh DATASET_ROOT RUN_DIR [--ship-only]}"
 # Installs what it needs, as the README's commands do: the venv (unless PYTHON names another
-# interpreter), gimp-data (the texture fills; training stops without them), and, before the Swift
-# steps, the build packages.
+# interpreter), gimp-data (the texture fills of training and of the validation sets; both stop
+# without them), and, before the Swift steps, the build packages.
 source "$models/../deploy/lib/common.sh"
 if [ -z "${PYTHON:-}" ]; then venv_ensure; fi
 py="${PYTHON:-$GRD_ROOT/.venv/bin/python}"
-if [ "${3:-}" != "--ship-only" ]; then apt_ensure gimp-data; fi
+apt_ensure gimp-data
 export OMP_WAIT_POLICY=PASSIVE
 cd "$here"
 recipe="${RECIPE:-s7}"
@@ -98,6 +101,8 @@ th="$("$py" -m grdnet_train threshold --checkpoint "$ck" | tee "$run/threshold.j
 "$py" -m grdnet_train export --checkpoint "$ck" --out "$models/magnetic-tile.onnx" \
     --calibration "$run/calibration.npy" --calibration-count 16 --threshold "$th" \
     --grdnet "$models/magnetic-tile.grdnet"
+val_only="${VALIDATION_ONLY:-0}"
+if [ "$val_only" != "1" ]; then
 # float (ONNX Runtime) and int8 (converter + integer reference) evaluations run side by side
 "$py" -m grdnet_train evaluate --onnx "$models/magnetic-tile.onnx" --data "$data" --json \
     --threshold "$th" --int8 "$run/calibration.npy" > "$run/int8.json" &
@@ -118,6 +123,7 @@ want="$(sha256sum "$models/magnetic-tile.grdnet" | cut -d' ' -f1)"
 got="$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["int8_file_sha256"])' "$run/int8.json")"
 if [ "$want" = "$got" ]; then echo "int8 evaluation used a file identical to Models/magnetic-tile.grdnet ($want)"
 else echo "WARNING: int8 evaluation rebuilt a different file ($got) than Models/magnetic-tile.grdnet ($want)"; fi
+fi
 
 # Good-part score statistics (FORMAT.md section 6, session 4): the Swift engine, with the box's own
 # decoder and resampler, learns the per-pixel mean/std of its map over the train split's good
@@ -160,6 +166,7 @@ print(f"validation ({sys.argv[2]} set), Swift engine: " + ", ".join(
     for k in ("image_auroc", "pixel_auroc")))
 PY
 done
+if [ "$val_only" = "1" ]; then echo "VALIDATION_ONLY=1: no test image read ($models/magnetic-tile.grdnet)"; exit 0; fi
 # the shipped file's test figures, as the box scores them (Swift engine, int8 and fp32)
 for p in int8 fp32; do
     "$grdnet" eval --model "$models/magnetic-tile.grdnet" --dataset "$data" --precision "$p" --threads "${THREADS:-2}" \

@@ -10,7 +10,7 @@ from grdnet_train import data, metrics, textures
 from grdnet_train.evaluate import load_float_model, run_maps
 from grdnet_train.train import TrainConfig, build_val_set, build_hard_val_set, hard_metrics
 
-tex = textures.load_textures()
+tex = textures.require_textures()
 for ckp in sys.argv[1:]:
     net, meta = load_float_model(ckp)
     ck = torch.load(ckp, weights_only=False, map_location="cpu")

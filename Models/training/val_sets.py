@@ -9,7 +9,7 @@ from grdnet_train import data, textures
 from grdnet_train.train import TrainConfig, build_val_set, build_hard_val_set
 ck = torch.load(sys.argv[1], weights_only=False, map_location="cpu")
 cfg = TrainConfig(**{k: v for k, v in ck["config"].items() if k in TrainConfig.__dataclass_fields__}); cfg.seed = 0
-folder = data.good_folder(cfg.data); roi = data.ROISource(None, cfg.size); tex = textures.load_textures()
+folder = data.good_folder(cfg.data); roi = data.ROISource(None, cfg.size); tex = textures.require_textures()
 vf = [os.path.join(folder, f) for f in ck["val_files"]]
 mean, std = ck["mean"], ck["std"]
 def px(x): return np.clip(np.rint((x[0] * std[0] + mean[0]) * 255.0), 0, 255).astype(np.uint8)

@@ -187,7 +187,7 @@ def threshold_main(a) -> int:
     cfg = TrainConfig(**{k: v for k, v in ck["config"].items()})
     folder = data.good_folder(cfg.data)
     val_files = [os.path.join(folder, f) for f in ck["val_files"]]
-    tex = textures.load_textures() if cfg.textures else []
+    tex = textures.require_textures() if cfg.textures else []
     vx, vm = build_val_set(cfg, val_files, data.ROISource(cfg.roi, cfg.size), tex, meta["mean"], meta["std"])
     maps = run_maps(net, vx)
     scores = metrics.box_filter_max(maps)

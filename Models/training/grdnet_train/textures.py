@@ -51,6 +51,18 @@ def load_textures(dirs: list[str] | None = None, min_side: int = 64) -> list[np.
     return out
 
 
+def require_textures(dirs: list[str] | None = None) -> list[np.ndarray]:
+    """`load_textures`, but finding none is an error: without them the synthetic defects of
+    training and of the fixed validation sets would silently change to other fills."""
+    tex = load_textures(dirs)
+    if not tex:
+        raise FileNotFoundError(
+            f"no GIMP textures (.pat files, at least 64 px) under {' or '.join(dirs or GIMP_PATTERN_DIRS)}: "
+            "install Debian's gimp-data (apt-get install gimp-data), or train with --no-textures "
+            "(a different defect mix from every shipped recipe)")
+    return tex
+
+
 def to_channels(a: np.ndarray, channels: int) -> np.ndarray:
     """HxWxC uint8/float -> HxWxchannels (grey by luma average, or grey repeated)."""
     if a.shape[2] == channels:

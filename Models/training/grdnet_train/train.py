@@ -251,14 +251,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     imgs = np.stack([data.load_image(p, cfg.size, cfg.channels) for p in train_files])
     rois = np.stack([roi_src.for_image(p) for p in train_files])
     mean, std = data.channel_stats(imgs)
-    tex = textures.load_textures() if cfg.textures else []
-    if cfg.textures and not tex:
-        # Without them the fills silently change to random pixels and the image itself: another
-        # defect mix than the recipe says, so a different model.
-        raise FileNotFoundError(
-            f"no GIMP textures (.pat files, at least 64 px) under {' or '.join(textures.GIMP_PATTERN_DIRS)}: "
-            "install Debian's gimp-data (apt-get install gimp-data), or train with --no-textures "
-            "(a different defect mix from every shipped recipe)")
+    tex = textures.require_textures() if cfg.textures else []
     print(f"normalisation mean {mean} std {std}; {len(tex)} GIMP textures", flush=True)
     synth = data.DefectSynthesizer(data.SynthConfig(**cfg.synth), tex)
     sampler = data.TrainSampler(imgs, rois, cfg.crop, synth, mean, std, cfg.seed)
