@@ -141,10 +141,9 @@ with open(f"{sys.argv[3]}/train-good.txt", "w") as f:
 with open(f"{sys.argv[3]}/val-good.txt", "w") as f:
     f.writelines(p + "\n" for p in files if os.path.basename(p) in val)
 PY
-root="$GRD_ROOT"
 build_deps_ensure
-(cd "$root" && swift build -c release --product grdnet 2>&1 | tail -n 1)
-grdnet="$(cd "$root" && swift build -c release --show-bin-path)/grdnet"
+(cd "$GRD_ROOT" && swift build -c release --product grdnet 2>&1 | tail -n 1)
+grdnet="$(cd "$GRD_ROOT" && swift build -c release --show-bin-path)/grdnet"
 "$grdnet" model score-stats --model "$models/magnetic-tile.grdnet" --good "$run/train-good.txt" \
     --threshold-from "$run/val-good.txt" --output "$models/magnetic-tile.grdnet" --box 5 --floor 0.01 \
     | tee "$run/score-stats.txt"
