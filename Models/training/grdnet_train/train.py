@@ -154,6 +154,33 @@ def build_hard_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, mean,
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32), np.stack(masks), np.array(kinds)
 
 
+def build_wide_hard_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, mean, std, repeats: int = 4):
+    """The hard set's good images with `repeats` defects each (session 10), for the int8-against-fp32
+    check only: on the 76 + 76 hard set one defect image moves image AUROC by 1.3 points, which is
+    the size of the 0.5-point condition's failures. Repeat 0 is the hard set's own defect; repeat r
+    draws from its own fixed seed with the kinds rotated by r, so each image gets each kind once when
+    repeats == 4. Not used in training or checkpoint selection.
+    Returns (good x, defective x, defective masks, kind index per defective image), NCHW normalised."""
+    hx, hm, kinds = build_hard_val_set(cfg, val_files, roi_src, texture_list, mean, std)
+    synths = [data.DefectSynthesizer(data.SynthConfig(pit_prob=1.0), texture_list),
+              data.DefectSynthesizer(data.SynthConfig(crack_prob=1.0), texture_list),
+              data.DefectSynthesizer(data.SynthConfig(faint_prob=1.0), texture_list),
+              data.DefectSynthesizer(data.SynthConfig(break_prob=1.0, small_break_prob=1.0), texture_list)]
+    dx, dm, dk = [hx[1::2]], [hm[1::2]], [kinds]
+    for r in range(1, repeats):
+        rng = np.random.default_rng(cfg.seed + 4242 + 1000 * r)
+        imgs, masks, ks = [], [], []
+        for i, p in enumerate(val_files):
+            a = data.load_image(p, cfg.size, cfg.channels).astype(np.float32) / 255.0
+            k = (i + r) % len(synths)
+            xn, m = synths[k](a, roi_src.for_image(p), rng, force_defect=True)
+            imgs.append(xn); masks.append(m); ks.append(k)
+        x = (np.stack(imgs) - np.array(mean, np.float32)) / np.array(std, np.float32)
+        dx.append(np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32)); dm.append(np.stack(masks))
+        dk.append(np.array(ks))
+    return hx[0::2], np.concatenate(dx), np.concatenate(dm), np.concatenate(dk)
+
+
 def hard_metrics(maps: np.ndarray, vm: np.ndarray, kinds: np.ndarray, scores: np.ndarray | None = None) -> dict:
     """Image/pixel AUROC and pixel AP of the hard set, plus image AUROC per kind (kind vs all clean)."""
     labels = np.array([0, 1] * (len(maps) // 2))

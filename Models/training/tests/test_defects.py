@@ -117,3 +117,29 @@ def test_dilated_training_label_contains_the_defect():
     assert np.array_equal(xa, xb)                       # same image, only the label grows
     assert (mb >= ma).all() and mb.sum() >= ma.sum() + 24
     assert np.array_equal(data.dilate(ma, 0), ma)
+
+
+def test_wide_hard_set_extends_the_hard_set_with_every_kind_per_image(tmp_path):
+    """The wide set (session 10's int8-against-fp32 check) keeps the hard set's images and defects
+    as its repeat 0, gives each good image each defect kind once, and is the same on every build."""
+    from PIL import Image
+    from grdnet_train.train import TrainConfig, build_hard_val_set, build_wide_hard_val_set
+    rng = np.random.default_rng(3)
+    files = []
+    for i in range(6):
+        p = tmp_path / f"g{i}.png"
+        Image.fromarray((rng.random((40, 56)) * 200 + 20).astype(np.uint8)).save(p)
+        files.append(str(p))
+    cfg = TrainConfig(data=str(tmp_path), out=str(tmp_path / "run"), size=32, channels=1)
+    roi = data.ROISource(None, 32)
+    hx, hm, kinds = build_hard_val_set(cfg, files, roi, [], [0.4], [0.2])
+    gx, dx, dm, dk = build_wide_hard_val_set(cfg, files, roi, [], [0.4], [0.2])
+    assert gx.shape == (6, 1, 32, 32) and dx.shape == (24, 1, 32, 32) and dm.shape == (24, 32, 32)
+    assert np.array_equal(gx, hx[0::2])
+    assert np.array_equal(dx[:6], hx[1::2]) and np.array_equal(dm[:6], hm[1::2]) and np.array_equal(dk[:6], kinds)
+    for i in range(6):
+        assert sorted(dk[i::6].tolist()) == [0, 1, 2, 3], "each image gets each kind once"
+    assert all(m.sum() > 0 for m in dm)
+    assert not np.array_equal(dx[6:12], dx[:6]), "repeats are new draws"
+    again = build_wide_hard_val_set(cfg, files, roi, [], [0.4], [0.2])
+    assert all(np.array_equal(a, b) for a, b in zip(again, (gx, dx, dm, dk)))
