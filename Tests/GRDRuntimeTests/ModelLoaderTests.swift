@@ -48,10 +48,15 @@ struct SplitMix {
     }
 }
 
-func writeTemp(_ data: Data, _ name: String = "m") -> String {
-    let path = NSTemporaryDirectory() + "grdnet-test-\(getpid())-\(name).grdnet"
-    FileManager.default.createFile(atPath: path, contents: data)
-    return path
+extension XCTestCase {
+    /// Writes a model file for this test and removes it when the test ends (CI runs on shared
+    /// machines: every run used to leave ~20 files in /tmp).
+    func writeTemp(_ data: Data, _ name: String = "m") -> String {
+        let path = NSTemporaryDirectory() + "grdnet-test-\(getpid())-\(name).grdnet"
+        FileManager.default.createFile(atPath: path, contents: data)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
 }
 
 final class ModelLoaderTests: XCTestCase {
