@@ -123,11 +123,33 @@ def build_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, mean, std)
         xn, m = synth(a, roi, rng, force_defect=True)
         imgs += [a, xn]
         masks += [np.zeros_like(m), m]
-    x = (np.stack(imgs) - np.array(mean, np.float32)) / np.array(std, np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32), np.stack(masks)
+    return _nchw(imgs, mean, std), np.stack(masks)
 
 
 HARD_KINDS = ("pit", "crack", "faint", "chip")
+
+
+def _hard_synths(texture_list) -> list:
+    """One synthesizer per HARD_KINDS entry, in that order (fixed settings, not the run's)."""
+    return [data.DefectSynthesizer(data.SynthConfig(pit_prob=1.0), texture_list),
+            data.DefectSynthesizer(data.SynthConfig(crack_prob=1.0), texture_list),
+            data.DefectSynthesizer(data.SynthConfig(faint_prob=1.0), texture_list),
+            data.DefectSynthesizer(data.SynthConfig(break_prob=1.0, small_break_prob=1.0), texture_list)]
+
+
+def _hard_defects(images, rois, synths, rng, shift: int = 0):
+    """One defect per image, kind (i + shift) mod 4, drawn in image order from rng."""
+    out, masks, kinds = [], [], []
+    for i, (a, roi) in enumerate(zip(images, rois)):
+        k = (i + shift) % len(synths)
+        xn, m = synths[k](a, roi, rng, force_defect=True)
+        out.append(xn); masks.append(m); kinds.append(k)
+    return out, masks, np.array(kinds)
+
+
+def _nchw(images, mean, std) -> np.ndarray:
+    x = (np.stack(images) - np.array(mean, np.float32)) / np.array(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32)
 
 
 def build_hard_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, mean, std):
@@ -136,22 +158,12 @@ def build_hard_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, mean,
     data (Huang et al. 2020), in turn: small dark pits/pores (blowholes), a thin low-contrast crack,
     a faint Perlin blend (b 0.15-0.5), a small chip at a corner/edge (break). Fixed seed, fixed
     settings (not the run's). Returns (x, masks, kind index per defective image)."""
-    rng = np.random.default_rng(cfg.seed + 4242)
-    synths = [data.DefectSynthesizer(data.SynthConfig(pit_prob=1.0), texture_list),
-              data.DefectSynthesizer(data.SynthConfig(crack_prob=1.0), texture_list),
-              data.DefectSynthesizer(data.SynthConfig(faint_prob=1.0), texture_list),
-              data.DefectSynthesizer(data.SynthConfig(break_prob=1.0, small_break_prob=1.0), texture_list)]
-    imgs, masks, kinds = [], [], []
-    for i, p in enumerate(val_files):
-        a = data.load_image(p, cfg.size, cfg.channels).astype(np.float32) / 255.0
-        roi = roi_src.for_image(p)
-        k = i % len(synths)
-        xn, m = synths[k](a, roi, rng, force_defect=True)
-        imgs += [a, xn]
-        masks += [np.zeros_like(m), m]
-        kinds.append(k)
-    x = (np.stack(imgs) - np.array(mean, np.float32)) / np.array(std, np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32), np.stack(masks), np.array(kinds)
+    imgs = [data.load_image(p, cfg.size, cfg.channels).astype(np.float32) / 255.0 for p in val_files]
+    rois = [roi_src.for_image(p) for p in val_files]
+    xns, ms, kinds = _hard_defects(imgs, rois, _hard_synths(texture_list), np.random.default_rng(cfg.seed + 4242))
+    pairs = [v for a, xn in zip(imgs, xns) for v in (a, xn)]
+    masks = [v for m in ms for v in (np.zeros_like(m), m)]
+    return _nchw(pairs, mean, std), np.stack(masks), kinds
 
 
 def build_wide_hard_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, mean, std, repeats: int = 4):
@@ -161,24 +173,16 @@ def build_wide_hard_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, 
     draws from its own fixed seed with the kinds rotated by r, so each image gets each kind once when
     repeats == 4. Not used in training or checkpoint selection.
     Returns (good x, defective x, defective masks, kind index per defective image), NCHW normalised."""
-    hx, hm, kinds = build_hard_val_set(cfg, val_files, roi_src, texture_list, mean, std)
-    synths = [data.DefectSynthesizer(data.SynthConfig(pit_prob=1.0), texture_list),
-              data.DefectSynthesizer(data.SynthConfig(crack_prob=1.0), texture_list),
-              data.DefectSynthesizer(data.SynthConfig(faint_prob=1.0), texture_list),
-              data.DefectSynthesizer(data.SynthConfig(break_prob=1.0, small_break_prob=1.0), texture_list)]
-    dx, dm, dk = [hx[1::2]], [hm[1::2]], [kinds]
-    for r in range(1, repeats):
+    imgs = [data.load_image(p, cfg.size, cfg.channels).astype(np.float32) / 255.0 for p in val_files]
+    rois = [roi_src.for_image(p) for p in val_files]
+    synths = _hard_synths(texture_list)
+    xns, ms, ks = [], [], []
+    for r in range(repeats):
+        # repeat 0 draws exactly as build_hard_val_set does
         rng = np.random.default_rng(cfg.seed + 4242 + 1000 * r)
-        imgs, masks, ks = [], [], []
-        for i, p in enumerate(val_files):
-            a = data.load_image(p, cfg.size, cfg.channels).astype(np.float32) / 255.0
-            k = (i + r) % len(synths)
-            xn, m = synths[k](a, roi_src.for_image(p), rng, force_defect=True)
-            imgs.append(xn); masks.append(m); ks.append(k)
-        x = (np.stack(imgs) - np.array(mean, np.float32)) / np.array(std, np.float32)
-        dx.append(np.ascontiguousarray(x.transpose(0, 3, 1, 2), np.float32)); dm.append(np.stack(masks))
-        dk.append(np.array(ks))
-    return hx[0::2], np.concatenate(dx), np.concatenate(dm), np.concatenate(dk)
+        x, m, k = _hard_defects(imgs, rois, synths, rng, shift=r)
+        xns += x; ms += m; ks.append(k)
+    return _nchw(imgs, mean, std), _nchw(xns, mean, std), np.stack(ms), np.concatenate(ks)
 
 
 def hard_metrics(maps: np.ndarray, vm: np.ndarray, kinds: np.ndarray, scores: np.ndarray | None = None) -> dict:
