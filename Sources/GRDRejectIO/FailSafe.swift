@@ -300,7 +300,8 @@ public struct ConfirmationCounters: Equatable, Sendable {
     public var confirmed: UInt64 = 0
     /// No confirmation within the window: alarm.
     public var missed: UInt64 = 0
-    /// Confirmations with no pulse waiting for one (a stuck sensor, a part knocked off by hand).
+    /// Confirmations with no pulse waiting for one (a stuck sensor, a part knocked off by hand),
+    /// counted once the late-expectation grace has passed.
     public var unexpected: UInt64 = 0
     /// Expectations that found the queue full (counted as missed as well: the alarm is raised).
     public var overflow: UInt64 = 0
@@ -312,21 +313,34 @@ public struct ConfirmationCounters: Equatable, Sendable {
 /// Checks that every reject pulse is confirmed by the sensor (a debounced active edge) within
 /// `window` after the pulse's start; a missing confirmation raises the alarm output, latched
 /// until acknowledged. Expectations wait in a FIFO allocated at init.
+///
+/// The scheduler reports a pulse after it has written the line, so a fast sensor's edge can
+/// reach this watch before the pulse's expectation does (under qemu the scheduler thread once
+/// stalled longer than the test valve's 5 ms). An edge with no pulse waiting is therefore held
+/// for `lateExpectationGraceNanoseconds`: an expectation arriving in that time whose window
+/// holds the edge takes it as its confirmation; after it, the edge counts as unexpected.
 public final class ConfirmationWatch {
     public let watcher: InputWatcher
     public let windowNanoseconds: UInt64
+    public let lateExpectationGraceNanoseconds: UInt64
     public let alarm: OutputLine?
     private let lock = PThreadLock()
     private var state = ConfirmationCounters()
     private var starts: [UInt64]
     private var head = 0, count = 0
+    /// Edges with no pulse waiting (edge time, arrival time), oldest first; fixed capacity.
+    private var heldEdges: [(edge: UInt64, arrived: UInt64)]
+    private var heldHead = 0, heldCount = 0
 
     public init(input: InputLine, debounceNanoseconds: UInt64, windowNanoseconds: UInt64,
-                alarm: OutputLine?, capacity: Int = 256) {
+                alarm: OutputLine?, capacity: Int = 256,
+                lateExpectationGraceNanoseconds: UInt64 = 250_000_000, heldEdgeCapacity: Int = 16) {
         watcher = InputWatcher(line: input, debounceNanoseconds: debounceNanoseconds)
         self.windowNanoseconds = windowNanoseconds
+        self.lateExpectationGraceNanoseconds = lateExpectationGraceNanoseconds
         self.alarm = alarm
         starts = Array(repeating: 0, count: capacity)
+        heldEdges = Array(repeating: (0, 0), count: max(heldEdgeCapacity, 1))
         // Weak: the watcher thread may outlive this object for the moment stop() takes.
         watcher.onChange = { [weak self] edge in self?.sensorChanged(edge) }
         watcher.onTick = { [weak self] now in self?.expire(now: now) ?? nil }
@@ -342,7 +356,14 @@ public final class ConfirmationWatch {
     }
 
     public func start() { watcher.start() }
-    public func stop() { watcher.stop() }
+    public func stop() {
+        watcher.stop()
+        // Held edges will get no late expectation now: count them, not lose them.
+        lock.lock()
+        state.unexpected &+= UInt64(heldCount)
+        heldCount = 0
+        lock.unlock()
+    }
     deinit { watcher.stop() }
 
     /// A pulse started at `pulseStartNanoseconds`: a confirmation must follow within the window.
@@ -350,6 +371,11 @@ public final class ConfirmationWatch {
     public func expect(pulseStartNanoseconds: UInt64) {
         lock.lock()
         state.expected &+= 1
+        if takeHeldEdgeLocked(forPulseStart: pulseStartNanoseconds) {
+            state.confirmed &+= 1
+            lock.unlock()
+            return
+        }
         if count == starts.count {
             state.overflow &+= 1
             state.missed &+= 1
@@ -394,22 +420,58 @@ public final class ConfirmationWatch {
             }
             i += 1
         }
-        state.unexpected &+= 1
+        // No pulse waiting: hold the edge for a late expectation (the oldest goes if full).
+        if heldCount == heldEdges.count {
+            heldHead = (heldHead + 1) % heldEdges.count
+            heldCount -= 1
+            state.unexpected &+= 1
+        }
+        heldEdges[(heldHead + heldCount) % heldEdges.count] = (edge.timeNanoseconds, monotonicNow())
+        heldCount += 1
+    }
+
+    /// Removes and reports the oldest held edge inside the window of a pulse starting at `start`.
+    private func takeHeldEdgeLocked(forPulseStart start: UInt64) -> Bool {
+        var i = 0
+        while i < heldCount {
+            let e = heldEdges[(heldHead + i) % heldEdges.count].edge
+            if e >= start && e <= start &+ windowNanoseconds {
+                var j = i
+                while j > 0 {
+                    heldEdges[(heldHead + j) % heldEdges.count] = heldEdges[(heldHead + j - 1) % heldEdges.count]
+                    j -= 1
+                }
+                heldHead = (heldHead + 1) % heldEdges.count
+                heldCount -= 1
+                return true
+            }
+            i += 1
+        }
+        return false
     }
 
     private func expire(now: UInt64) -> UInt64? {
         lock.lock(); defer { lock.unlock() }
+        var next: UInt64? = nil
+        // Held edges no late expectation claimed are unexpected.
+        while heldCount > 0 {
+            let deadline = heldEdges[heldHead].arrived &+ lateExpectationGraceNanoseconds
+            if now <= deadline { next = deadline &+ 1; break }
+            heldHead = (heldHead + 1) % heldEdges.count
+            heldCount -= 1
+            state.unexpected &+= 1
+        }
         // A small grace past the window: the sensor's edge is reported after its debounce.
         let grace = watcher.debounceNanoseconds
         while count > 0 {
             let deadline = starts[head] &+ windowNanoseconds &+ grace
-            if now <= deadline { return deadline &+ 1 }
+            if now <= deadline { return min(next ?? UInt64.max, deadline &+ 1) }
             head = (head + 1) % starts.count
             count -= 1
             state.missed &+= 1
             raiseAlarmLocked()
         }
-        return nil
+        return next
     }
 
     private func raiseAlarmLocked() {

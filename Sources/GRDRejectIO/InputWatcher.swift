@@ -93,10 +93,11 @@ public final class InputWatcher {
     }
 
     private func deliver(_ change: InputEdge, _ debouncer: Debouncer) {
+        onChange?(change)
+        // Counted after onChange returns, so a reader that sees the count sees its effects.
         lock.lock()
         state.changes &+= 1
         state.bouncesRejected = debouncer.bouncesRejected
         lock.unlock()
-        onChange?(change)
     }
 }
