@@ -294,6 +294,18 @@ public final class ReadySignal {
 
 // MARK: - Reject confirmation
 
+/// Removes entry `i` (0 = the oldest) of a fixed-capacity FIFO ring, keeping the others' order:
+/// a confirmation may match any waiting entry, not only the oldest.
+private func removeFromRing<T>(_ ring: inout [T], head: inout Int, count: inout Int, at i: Int) {
+    var j = i
+    while j > 0 {
+        ring[(head + j) % ring.count] = ring[(head + j - 1) % ring.count]
+        j -= 1
+    }
+    head = (head + 1) % ring.count
+    count -= 1
+}
+
 public struct ConfirmationCounters: Equatable, Sendable {
     /// Pulses that expect a confirmation.
     public var expected: UInt64 = 0
@@ -407,14 +419,7 @@ public final class ConfirmationWatch {
         while i < count {
             let s = starts[(head + i) % starts.count]
             if edge.timeNanoseconds >= s && edge.timeNanoseconds <= s &+ windowNanoseconds {
-                // Remove entry i, keeping FIFO order.
-                var j = i
-                while j > 0 {
-                    starts[(head + j) % starts.count] = starts[(head + j - 1) % starts.count]
-                    j -= 1
-                }
-                head = (head + 1) % starts.count
-                count -= 1
+                removeFromRing(&starts, head: &head, count: &count, at: i)
                 state.confirmed &+= 1
                 return
             }
@@ -436,13 +441,7 @@ public final class ConfirmationWatch {
         while i < heldCount {
             let e = heldEdges[(heldHead + i) % heldEdges.count].edge
             if e >= start && e <= start &+ windowNanoseconds {
-                var j = i
-                while j > 0 {
-                    heldEdges[(heldHead + j) % heldEdges.count] = heldEdges[(heldHead + j - 1) % heldEdges.count]
-                    j -= 1
-                }
-                heldHead = (heldHead + 1) % heldEdges.count
-                heldCount -= 1
+                removeFromRing(&heldEdges, head: &heldHead, count: &heldCount, at: i)
                 return true
             }
             i += 1
