@@ -53,6 +53,7 @@ class TrainConfig:
     roi: str | None = None
     textures: bool = True
     precision: str = "auto"  # auto | bf16 | fp32
+    channels_last: bool = False  # NHWC tensors in fp32 too (bf16 always uses them): ~15% faster here, other rounding
     threads: int = 0
     stop_after: int = 0       # stop at this iteration (0 = iters); the LR schedule still spans iters
     max_minutes: float = 0.0  # stop early (with a final validation + checkpoint) after this long
@@ -272,7 +273,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         torch.set_num_threads(cfg.threads)
     seed_all(cfg.seed)
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and bf16_supported())
-    print(f"precision: {'bf16 autocast + channels_last' if use_bf16 else 'fp32'}; "
+    nhwc = use_bf16 or cfg.channels_last
+    print(f"precision: {'bf16 autocast + channels_last' if use_bf16 else 'fp32'}"
+          f"{' + channels_last' if nhwc and not use_bf16 else ''}; "
           f"threads {torch.get_num_threads()}", flush=True)
 
     train_files, val_files = load_split(cfg)
@@ -334,7 +337,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
             qat.load_ranges(ck["qat"]["ranges"], ck["qat"]["steps"])
         print(f"quantisation-aware: int8 rounding simulated at {len(qat.observers)} tensors of the inference "
               f"graph after {cfg.qat_observe} observing steps (precision {'bf16' if use_bf16 else 'fp32'})", flush=True)
-    if use_bf16:
+    if nhwc:
         model = model.to(memory_format=torch.channels_last)
         disc = disc.to(memory_format=torch.channels_last)
     model.train()
@@ -360,7 +363,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         for g in opt.param_groups:
             g["lr"] = lr_at(cfg, it)
         x, xn, m, roi = (torch.from_numpy(a) for a in sampler.sample(cfg.batch))
-        if use_bf16:
+        if nhwc:
             x, xn = x.contiguous(memory_format=torch.channels_last), xn.contiguous(memory_format=torch.channels_last)
         target = m * roi
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
