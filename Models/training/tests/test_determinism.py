@@ -20,8 +20,10 @@ def _same(a, b):
 
 # 2: the default of the shipped recipe since session 11 (checked at full size too: two 6-iteration
 # runs of its stage 1 at 256x256, batch 4, were bit-identical)
-@pytest.mark.parametrize("threads", ["1", "2"])
-def test_same_seed_same_weights_and_resume_equals_uninterrupted(tmp_path, threads):
+# --channels-last: RECIPE=s9's NHWC layout (checked at full size too: two 6-iteration runs of its
+# stage 1 at 2 threads were bit-identical)
+@pytest.mark.parametrize("threads,layout", [("1", ""), ("2", ""), ("2", "--channels-last --precision fp32")])
+def test_same_seed_same_weights_and_resume_equals_uninterrupted(tmp_path, capsys, threads, layout):
     root = tmp_path / "ds"
     make_dataset(root)
 
@@ -30,9 +32,10 @@ def test_same_seed_same_weights_and_resume_equals_uninterrupted(tmp_path, thread
                      "--crop", "32", "--batch", "2", "--iters", "6", "--val-every", "3",
                      "--ckpt-every", "3", "--val-fraction", "0.3", "--widths", TINY,
                      "--threads", threads, "--seed", "0", "--synth", '{"break_prob": 0.3}',
-                     "--w-bce", "1", *extra])
+                     "--w-bce", "1", *layout.split(), *extra])
 
     assert run("a") == 0
+    assert ("fp32 + channels_last" in capsys.readouterr().out) == ("--channels-last" in layout)
     assert run("b") == 0
     wa, wb = _weights(tmp_path / "a" / "last.pt"), _weights(tmp_path / "b" / "last.pt")
     assert _same(wa, wb)

@@ -39,11 +39,17 @@ def expected_two_stages(synth: str, threads: str = "2", net: str = "") -> list[l
             stage2 + common + ["--val-every", "50"]]
 
 
-def test_default_recipe_is_the_shipped_s7():
+def test_default_recipe_is_the_shipped_s9():
     rc, cmds, err = printed_commands(None)
     assert rc == 0, err
+    assert cmds == expected_two_stages(S7_SYNTH, net=S9_NET)
+    assert printed_commands("s9")[1] == cmds
+
+
+def test_s7_the_shipped_recipe_of_sessions_7_to_11_is_unchanged():
+    rc, cmds, err = printed_commands("s7")
+    assert rc == 0, err
     assert cmds == expected_two_stages(S7_SYNTH)
-    assert printed_commands("s7")[1] == cmds
 
 
 def test_threads_default_to_2_for_s7_and_s8_and_THREADS_overrides():
@@ -86,4 +92,4 @@ def test_unknown_recipe_is_an_error_naming_the_known_ones():
     rc, cmds, err = printed_commands("s10")
     assert rc == 2
     assert cmds == []
-    assert "unknown RECIPE=s10" in err and "s7, the default" in err
+    assert "unknown RECIPE=s10" in err and "s9, the default" in err
