@@ -46,10 +46,11 @@ synth='{"break_prob": 0.3}'
 if [ "$recipe" = "s8" ]; then
     synth='{"break_prob": 0.3, "small_break_prob": 0.3, "pit_prob": 0.15, "crack_prob": 0.15, "faint_prob": 0.3}'
 fi
-# torch threads: 2 for s7 and s8 (session 11: the s7 recipe trained in 79.2 min at 2 threads on a
-# 2-core AMD EPYC; ~95 min at 1 thread there, session 9); the older recipes keep the 1 thread they
-# were run with. A run reproduces bit for bit only on the same CPU kind and thread count: the
-# shipped file was trained at THREADS=1 on an Intel CPU with AVX-512 (the card has both runs).
+# torch threads: 2 for s7, s8 and s9 (session 11: the s7 recipe trained in 79.2 min at 2 threads on
+# a 2-core AMD EPYC; ~95 min at 1 thread there, session 9); the older recipes keep the 1 thread
+# they were run with. A run reproduces bit for bit only on the same CPU kind and thread count: the
+# shipped file (s9) was trained at THREADS=2 on that AMD EPYC (AVX2); session 7's file at
+# THREADS=1 on an Intel CPU with AVX-512 (the card has the runs).
 threads="${THREADS:-1}"
 if [ "$recipe" = "s7" ] || [ "$recipe" = "s8" ] || [ "$recipe" = "s9" ]; then threads="${THREADS:-2}"; fi
 # s9: the generator reconstructs only a blurred part (its 32x16x16 bottleneck drops the surface
