@@ -294,16 +294,20 @@ public final class ReadySignal {
 
 // MARK: - Reject confirmation
 
-/// Removes entry `i` (0 = the oldest) of a fixed-capacity FIFO ring, keeping the others' order:
-/// a confirmation may match any waiting entry, not only the oldest.
-private func removeFromRing<T>(_ ring: inout [T], head: inout Int, count: inout Int, at i: Int) {
-    var j = i
-    while j > 0 {
-        ring[(head + j) % ring.count] = ring[(head + j - 1) % ring.count]
-        j -= 1
+/// Removes the oldest entry of a fixed-capacity FIFO ring that `matches`, keeping the others'
+/// order (a confirmation may match any waiting entry, not only the oldest); false if none does.
+private func takeFromRing<T>(_ ring: inout [T], head: inout Int, count: inout Int,
+                             where matches: (T) -> Bool) -> Bool {
+    var i = 0
+    while i < count, !matches(ring[(head + i) % ring.count]) { i += 1 }
+    guard i < count else { return false }
+    while i > 0 {
+        ring[(head + i) % ring.count] = ring[(head + i - 1) % ring.count]
+        i -= 1
     }
     head = (head + 1) % ring.count
     count -= 1
+    return true
 }
 
 public struct ConfirmationCounters: Equatable, Sendable {
@@ -415,15 +419,10 @@ public final class ConfirmationWatch {
         lock.lock(); defer { lock.unlock() }
         // The oldest waiting pulse whose window holds this edge; windows that have passed
         // are left for expire() (they are misses).
-        var i = 0
-        while i < count {
-            let s = starts[(head + i) % starts.count]
-            if edge.timeNanoseconds >= s && edge.timeNanoseconds <= s &+ windowNanoseconds {
-                removeFromRing(&starts, head: &head, count: &count, at: i)
-                state.confirmed &+= 1
-                return
-            }
-            i += 1
+        if takeFromRing(&starts, head: &head, count: &count,
+                        where: { windowHolds(pulseStart: $0, edge: edge.timeNanoseconds) }) {
+            state.confirmed &+= 1
+            return
         }
         // No pulse waiting: hold the edge for a late expectation (the oldest goes if full).
         if heldCount == heldEdges.count {
@@ -437,16 +436,12 @@ public final class ConfirmationWatch {
 
     /// Removes and reports the oldest held edge inside the window of a pulse starting at `start`.
     private func takeHeldEdgeLocked(forPulseStart start: UInt64) -> Bool {
-        var i = 0
-        while i < heldCount {
-            let e = heldEdges[(heldHead + i) % heldEdges.count].edge
-            if e >= start && e <= start &+ windowNanoseconds {
-                removeFromRing(&heldEdges, head: &heldHead, count: &heldCount, at: i)
-                return true
-            }
-            i += 1
-        }
-        return false
+        takeFromRing(&heldEdges, head: &heldHead, count: &heldCount,
+                     where: { windowHolds(pulseStart: start, edge: $0.edge) })
+    }
+
+    private func windowHolds(pulseStart: UInt64, edge: UInt64) -> Bool {
+        edge >= pulseStart && edge <= pulseStart &+ windowNanoseconds
     }
 
     private func expire(now: UInt64) -> UInt64? {
