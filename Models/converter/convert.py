@@ -5,7 +5,9 @@ Reads the fp32 ONNX inference graph exported by training (opset 17, NCHW, input 
 [1,C,H,W] normalised as (pixel/255 - mean)/std), maps it to NHWC, quantises it (per-output-
 channel symmetric int8 weights in [-127, 127], int32 biases with the input zero point folded in,
 per-tensor asymmetric int8 activations calibrated on good images: min-max against percentile,
-the one with the lower quantisation MSE wins per tensor), computes golden vectors with the
+the one with the lower quantisation MSE wins per tensor, or ranges learned by quantisation-aware
+training), rescales each U-Net skip join so that its two inputs share one int8 range better
+(`balance_skip_concats`; the fp32 function is unchanged), computes golden vectors with the
 numpy integer reference (grdnet_ref.py) and writes a .grdnet file (FORMAT.md).
 
 usage: convert.py MODEL.onnx OUT.grdnet --calibration good.npy --mean M --std S
@@ -27,6 +29,8 @@ from grdnet_ref import (Graph, Tensor, Op, CONV, CONV_T, ADD, CONCAT, MAXPOOL, A
                         score, map_table, normalise, F32)
 
 CONVERTER_VERSION = "1.0"
+# balance_skip_concats' gamma for every conversion (0 = off)
+DEFAULT_BALANCE_GAMMA = 0.25
 
 
 class ConversionError(Exception):
@@ -190,6 +194,78 @@ def import_onnx(path: str, height: int | None, width: int | None, mean, std) -> 
     return g
 
 
+def balance_skip_concats(g: Graph, ranges: list | None, calibration: list, gamma: float) -> tuple[list | None, list]:
+    """Rescales each U-Net skip join so that its two halves share one int8 range better.
+
+    Why: a skip Concat gets one int8 range for both inputs, and the up-convolution's output is
+    often ~100x wider than the skip (session 12's file: -33..40 against 0..0.61), so the skip is
+    left with 2-3 int8 steps and its detail is lost; a torch simulation on the validation set put
+    most of the int8-vs-fp32 score noise there. The rescale changes nothing in fp32: a
+    ConvTranspose without activation, whose only reader is a 2-input Concat whose only reader is a
+    Conv, gets weights and bias x alpha, and that Conv's weights on those channels / alpha, with
+    alpha = (R_skip / R_up) ** gamma (R = hi - lo of each input's range): gamma 0 leaves the graph
+    as it is, 1 gives both inputs the same range (the Conv's per-channel weight steps then grow
+    instead), 0.5 splits the difference. Returns (ranges with the rescaled tensors' entries
+    updated, or None when ranges are calibrated later; one record per rescaled join)."""
+    if gamma == 0:
+        return ranges, []
+    readers: dict[int, list] = {}
+    producer: dict[int, Op] = {}
+    for op in g.ops:
+        for i in op.inputs:
+            readers.setdefault(i, []).append(op)
+        if op.output >= 0:
+            producer[op.output] = op
+    own = ranged_ops(g)
+    index = {id(op): k for k, op in enumerate(own)}
+    measured: dict[int, tuple[float, float]] = {}
+    if ranges is None:   # no learned ranges: the fp32 calibration pass measures the inputs' ranges
+        for x in calibration:
+            vals, _ = forward_fp32(g, x)
+            for t, v in enumerate(vals):
+                if v is not None:
+                    lo, hi = measured.get(t, (np.inf, -np.inf))
+                    measured[t] = (min(lo, float(v.min())), max(hi, float(v.max())))
+
+    def tensor_range(t: int) -> tuple[float, float]:
+        op = producer.get(t)
+        while op is not None and op.kind in (MAXPOOL, RESIZE2X):   # these inherit their input's range
+            t, op = op.inputs[0], producer.get(op.inputs[0])
+        if ranges is None or op is None:
+            lo, hi = measured[t]
+        else:
+            lo, hi = ranges[index[id(op)]]
+        return min(float(lo), 0.0), max(float(hi), 0.0)
+
+    out = None if ranges is None else [list(r) for r in ranges]
+    done = []
+    for cat in g.ops:
+        if cat.kind != CONCAT or len(cat.inputs) != 2 or len(readers.get(cat.output, [])) != 1:
+            continue
+        conv = readers[cat.output][0]
+        ups = [k for k, t in enumerate(cat.inputs) if producer.get(t) is not None and producer[t].kind == CONV_T
+               and producer[t].slope == 1.0 and len(readers[t]) == 1]
+        if conv.kind != CONV or len(ups) != 1:
+            continue
+        k = ups[0]
+        up = producer[cat.inputs[k]]
+        r_up, r_skip = tensor_range(cat.inputs[k]), tensor_range(cat.inputs[1 - k])
+        alpha = ((r_skip[1] - r_skip[0]) / max(r_up[1] - r_up[0], 1e-12)) ** gamma
+        first = sum(g.tensors[t].c for t in cat.inputs[:k])
+        span = slice(first, first + g.tensors[cat.inputs[k]].c)
+        up.w = (up.w * alpha).astype(F32)
+        up.b = (up.b * alpha).astype(F32)
+        w = conv.w.copy()
+        w[:, :, :, span] = w[:, :, :, span] / F32(alpha)
+        conv.w = w.astype(F32)
+        if out is not None:
+            scaled = (r_up[0] * alpha, r_up[1] * alpha)
+            out[index[id(up)]] = list(scaled)
+            out[index[id(cat)]] = [min(scaled[0], r_skip[0]), max(scaled[1], r_skip[1])]
+        done.append({"concat_output": cat.output, "alpha": float(alpha), "up_range": list(r_up), "skip_range": list(r_skip)})
+    return out, done
+
+
 def _choose_range(samples: np.ndarray):
     """min-max vs 99.99th percentile: keep the range with the lower quantise-dequantise MSE."""
     flat = samples.ravel().astype(np.float64)
@@ -320,9 +396,11 @@ def load_calibration(g: Graph, path_or_array) -> tuple[list, list]:
 
 
 def convert(onnx_path: str, out_path: str, calibration, mean, std, height=None, width=None,
-            threshold=None, roi=None, card=None, golden_count=2, seed=0, score_stats=None, ranges=None):
+            threshold=None, roi=None, card=None, golden_count=2, seed=0, score_stats=None, ranges=None,
+            balance_gamma=DEFAULT_BALANCE_GAMMA):
     """score_stats: optional grdnet_ref.ScoreStats (the standardised score, FORMAT.md section 6).
-    ranges: optional learned activation ranges (see `quantise`); calibration then only feeds the golden vectors."""
+    ranges: optional learned activation ranges (see `quantise`); calibration then only feeds the golden vectors.
+    balance_gamma: see `balance_skip_concats` (0 = off)."""
     g = import_onnx(onnx_path, height, width, mean, std)
     g.threshold = threshold
     g.score_stats = score_stats
@@ -331,6 +409,7 @@ def convert(onnx_path: str, out_path: str, calibration, mean, std, height=None, 
         if g.roi.shape != (g.height, g.width):
             raise ConversionError(f"ROI mask is {g.roi.shape}, the model input is {(g.height, g.width)}")
     norm, px = load_calibration(g, calibration)
+    ranges, balanced = balance_skip_concats(g, ranges, norm, balance_gamma)
     report = quantise(g, norm, ranges)
     rng = np.random.default_rng(seed)
     gold_px = px[:max(0, golden_count - 1)] + [rng.integers(0, 256, (g.height, g.width, g.channels), dtype=np.uint8)]
@@ -344,6 +423,7 @@ def convert(onnx_path: str, out_path: str, calibration, mean, std, height=None, 
         "calibration": {"images": len(norm), "method": "per tensor: ranges learned by quantisation-aware training"
                         if ranges is not None else "per tensor: min-max or 99.99 percentile, lower MSE wins",
                         "choices": {k: sum(1 for v in report.values() if v == k) for k in set(report.values())}},
+        **({"skip_concat_balance": {"gamma": balance_gamma, "joins": balanced}} if balanced else {}),
         "model_card": card or {},
     }
     data = grdnet_format.write_model(out_path, g, meta, golden)
@@ -362,6 +442,8 @@ def main(argv=None):
     ap.add_argument("--threshold", type=float)
     ap.add_argument("--roi", help="ROI mask .npy (H x W, 0 = ignore)")
     ap.add_argument("--card", help="model card facts (JSON file) stored in the metadata")
+    ap.add_argument("--balance-gamma", type=float, default=DEFAULT_BALANCE_GAMMA,
+                    help="rescale each U-Net skip join's up-convolution by (R_skip/R_up)^gamma (0 = off)")
     ap.add_argument("--ranges", help="learned activation ranges (JSON list of [lo, hi] in graph order, from "
                                      "quantisation-aware training) instead of calibrated ones")
     args = ap.parse_args(argv)
@@ -370,7 +452,7 @@ def main(argv=None):
         card = json.load(open(args.card)) if args.card else None
         ranges = json.load(open(args.ranges)) if args.ranges else None
         g, data = convert(args.onnx, args.output, args.calibration, args.mean, args.std, args.height, args.width,
-                          args.threshold, roi, card, ranges=ranges)
+                          args.threshold, roi, card, ranges=ranges, balance_gamma=args.balance_gamma)
     except (ConversionError, OSError, ValueError) as e:
         print(f"convert: error: {e}", file=sys.stderr)
         return 1

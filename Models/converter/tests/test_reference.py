@@ -141,3 +141,81 @@ def test_learned_ranges_replace_calibration_and_are_checked(tmp_path, capsys):
     (tmp_path / "r.json").write_text(json.dumps([[0.0, 3.0], [0.5, 0.5]]))
     assert convert.main(args + ["--ranges", str(tmp_path / "r.json")]) == 1
     assert "not a finite lo < hi" in capsys.readouterr().err
+
+
+class SkipJoin(nn.Module):
+    """A U-Net join as in GRD-Net-Edge: up-convolution (no activation) and a narrow skip concatenated
+    into one conv. The up path is made ~100x wider than the skip (as in session 12's shipped file),
+    and the join's weights on it ~200x smaller, so both halves matter to the output."""
+    def __init__(self):
+        super().__init__()
+        self.skip = nn.Sequential(nn.Conv2d(1, 4, 3, 1, 1), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(4, 6, 3, 2, 1), nn.ReLU())
+        self.up = nn.ConvTranspose2d(6, 4, 2, 2)
+        self.join = nn.Conv2d(8, 3, 3, 1, 1)
+        with torch.no_grad():
+            self.up.weight *= 200
+            self.up.bias *= 200
+            self.join.weight[:, :4] /= 200
+
+    def forward(self, x):
+        s = self.skip(x)
+        return self.join(torch.cat([self.up(self.down(s)), s], 1))
+
+
+def _join_graphs(tmp_path, gammas, ranges=None):
+    torch.manual_seed(3)
+    export_module(SkipJoin(), tmp_path / "j.onnx", 16, 16)
+    cal = calibration_pixels(16, 16, n=4, seed=5)
+    return {gm: convert.convert(str(tmp_path / "j.onnx"), str(tmp_path / f"j{gm}.grdnet"), cal, [0.5], [0.25],
+                                ranges=ranges, balance_gamma=gm) for gm in gammas}, cal
+
+
+def test_skip_join_balance_keeps_fp32_and_cuts_int8_error(tmp_path):
+    """balance_skip_concats: the fp32 function is unchanged, the rescale is the documented alpha,
+    and the int8 output is closer to fp32 than with one range dominated by the up path."""
+    import json
+    graphs, cal = _join_graphs(tmp_path, [0.0, 0.5, 1.0])
+    plain = convert.import_onnx(str(tmp_path / "j.onnx"), None, None, [0.5], [0.25])
+    g0 = graphs[0.0][0]
+    for a, b in zip(plain.ops, g0.ops):   # gamma 0: the imported weights, untouched
+        assert (a.w is None and b.w is None) or np.array_equal(a.w, b.w)
+    err = {}
+    for gm, (g, data) in graphs.items():
+        e = []
+        for px in cal:
+            vals, _ = ref.forward_int8(g, px)
+            fvals, _ = ref.forward_fp32(g, ref.normalise(g, px))
+            f0, _ = ref.forward_fp32(g0, ref.normalise(g0, px))
+            t = g.tensors[g.output_tensor]
+            assert np.allclose(fvals[g.output_tensor], f0[g.output_tensor], rtol=1e-4, atol=1e-4)
+            e.append(np.abs((vals[g.output_tensor].astype(np.float64) - t.zp) * t.scale - fvals[g.output_tensor]).mean())
+        err[gm] = float(np.mean(e))
+        meta = json.loads(grdnet_format.read_sections(data)[grdnet_format.SEC_META])
+        if gm == 0:
+            assert "skip_concat_balance" not in meta
+            continue
+        joins = meta["skip_concat_balance"]["joins"]
+        assert meta["skip_concat_balance"]["gamma"] == gm and len(joins) == 1
+        (ulo, uhi), (slo, shi) = joins[0]["up_range"], joins[0]["skip_range"]
+        assert (uhi - ulo) > 20 * (shi - slo)   # the test's premise: the up path is far wider
+        assert joins[0]["alpha"] == pytest.approx(((shi - slo) / (uhi - ulo)) ** gm)
+    assert err[0.5] < 0.5 * err[0.0], err
+    assert err[1.0] < 0.5 * err[0.0], err
+
+
+def test_skip_join_balance_rescales_learned_ranges(tmp_path):
+    """With learned ranges the up-convolution's range is scaled by alpha and the join's range is the
+    union of its two inputs' ranges; the other ranges are kept."""
+    g_plain = convert.import_onnx(str((export_module(SkipJoin(), tmp_path / "k.onnx", 16, 16), tmp_path / "k.onnx")[1]),
+                                  None, None, [0.5], [0.25])
+    kinds = [op.kind for op in convert.ranged_ops(g_plain)]
+    assert kinds == [ref.CONV, ref.CONV, ref.CONV_T, ref.CONCAT, ref.CONV]
+    ranges = [[0.0, 1.0], [0.0, 4.0], [-60.0, 40.0], [-60.0, 40.0], [-3.0, 3.0]]
+    out, joins = convert.balance_skip_concats(g_plain, ranges, [], 0.5)
+    alpha = (1.0 / 100.0) ** 0.5
+    assert joins[0]["alpha"] == pytest.approx(alpha)
+    assert out[2] == pytest.approx([-60.0 * alpha, 40.0 * alpha])
+    assert out[3] == pytest.approx([-60.0 * alpha, 40.0 * alpha])   # wider than the skip's [0, 1]
+    assert out[:2] == ranges[:2] and out[4] == ranges[4]
+    assert ranges[2] == [-60.0, 40.0]   # the caller's list is not modified
