@@ -231,7 +231,10 @@ def balance_skip_concats(g: Graph, ranges: list | None, calibration: list, gamma
         op = producer.get(t)
         while op is not None and op.kind in (MAXPOOL, RESIZE2X):   # these inherit their input's range
             t, op = op.inputs[0], producer.get(op.inputs[0])
-        if ranges is None or op is None:
+        if op is None:   # the graph input: the exact range of the normalisation
+            lo = min((0.0 - m) / sd for m, sd in zip(g.mean, g.std))
+            hi = max((1.0 - m) / sd for m, sd in zip(g.mean, g.std))
+        elif ranges is None:
             lo, hi = measured[t]
         else:
             lo, hi = ranges[index[id(op)]]
@@ -250,7 +253,9 @@ def balance_skip_concats(g: Graph, ranges: list | None, calibration: list, gamma
         k = ups[0]
         up = producer[cat.inputs[k]]
         r_up, r_skip = tensor_range(cat.inputs[k]), tensor_range(cat.inputs[1 - k])
-        alpha = ((r_skip[1] - r_skip[0]) / max(r_up[1] - r_up[0], 1e-12)) ** gamma
+        if min(r_up[1] - r_up[0], r_skip[1] - r_skip[0]) < 1e-6:   # a constant input: nothing to balance
+            continue
+        alpha = ((r_skip[1] - r_skip[0]) / (r_up[1] - r_up[0])) ** gamma
         first = sum(g.tensors[t].c for t in cat.inputs[:k])
         span = slice(first, first + g.tensors[cat.inputs[k]].c)
         up.w = (up.w * alpha).astype(F32)

@@ -219,3 +219,8 @@ def test_skip_join_balance_rescales_learned_ranges(tmp_path):
     assert out[3] == pytest.approx([-60.0 * alpha, 40.0 * alpha])   # wider than the skip's [0, 1]
     assert out[:2] == ranges[:2] and out[4] == ranges[4]
     assert ranges[2] == [-60.0, 40.0]   # the caller's list is not modified
+    dead = [[0.0, 0.0], [0.0, 4.0], [-60.0, 40.0], [-60.0, 40.0], [-3.0, 3.0]]   # a skip that is always 0
+    w_before = [op.w.copy() for op in g_plain.ops if op.w is not None]
+    out, joins = convert.balance_skip_concats(g_plain, dead, [], 0.5)
+    assert joins == [] and out == dead
+    assert all(np.array_equal(a, op.w) for a, op in zip(w_before, [op for op in g_plain.ops if op.w is not None]))
