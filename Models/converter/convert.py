@@ -29,7 +29,8 @@ from grdnet_ref import (Graph, Tensor, Op, CONV, CONV_T, ADD, CONCAT, MAXPOOL, A
                         score, map_table, normalise, F32)
 
 CONVERTER_VERSION = "1.0"
-# balance_skip_concats' gamma for every conversion (0 = off)
+# balance_skip_concats' gamma for every conversion (0 = off): chosen in session 13 on the
+# magnetic-tile validation set, the lowest mean int8-fp32 score difference of 0.25, 0.5, 0.75, 1
 DEFAULT_BALANCE_GAMMA = 0.25
 
 
@@ -207,6 +208,8 @@ def balance_skip_concats(g: Graph, ranges: list | None, calibration: list, gamma
     as it is, 1 gives both inputs the same range (the Conv's per-channel weight steps then grow
     instead), 0.5 splits the difference. Returns (ranges with the rescaled tensors' entries
     updated, or None when ranges are calibrated later; one record per rescaled join)."""
+    if not (0.0 <= gamma <= 1.0):
+        raise ConversionError(f"skip-join balance gamma must be in [0, 1] (0 = off), got {gamma}")
     if gamma == 0:
         return ranges, []
     readers: dict[int, list] = {}

@@ -219,6 +219,8 @@ def test_skip_join_balance_rescales_learned_ranges(tmp_path):
     assert out[3] == pytest.approx([-60.0 * alpha, 40.0 * alpha])   # wider than the skip's [0, 1]
     assert out[:2] == ranges[:2] and out[4] == ranges[4]
     assert ranges[2] == [-60.0, 40.0]   # the caller's list is not modified
+    with pytest.raises(convert.ConversionError, match=r"gamma must be in \[0, 1\]"):
+        convert.balance_skip_concats(g_plain, ranges, [], 1.5)
     dead = [[0.0, 0.0], [0.0, 4.0], [-60.0, 40.0], [-60.0, 40.0], [-3.0, 3.0]]   # a skip that is always 0
     w_before = [op.w.copy() for op in g_plain.ops if op.w is not None]
     out, joins = convert.balance_skip_concats(g_plain, dead, [], 0.5)
