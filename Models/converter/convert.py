@@ -234,9 +234,8 @@ def balance_skip_concats(g: Graph, ranges: list | None, calibration: list, gamma
         op = producer.get(t)
         while op is not None and op.kind in (MAXPOOL, RESIZE2X):   # these inherit their input's range
             t, op = op.inputs[0], producer.get(op.inputs[0])
-        if op is None:   # the graph input: the exact range of the normalisation
-            lo = min((0.0 - m) / sd for m, sd in zip(g.mean, g.std))
-            hi = max((1.0 - m) / sd for m, sd in zip(g.mean, g.std))
+        if op is None:   # the graph input
+            lo, hi = _input_range(g)
         elif ranges is None:
             lo, hi = measured[t]
         else:
@@ -272,6 +271,12 @@ def balance_skip_concats(g: Graph, ranges: list | None, calibration: list, gamma
             out[index[id(cat)]] = [min(scaled[0], r_skip[0]), max(scaled[1], r_skip[1])]
         done.append({"concat_output": cat.output, "alpha": float(alpha), "up_range": list(r_up), "skip_range": list(r_skip)})
     return out, done
+
+
+def _input_range(g: Graph) -> tuple[float, float]:
+    """The exact range of the normalised input: pixels 0..1 through (p - mean) / std."""
+    return (min((0.0 - m) / s for m, s in zip(g.mean, g.std)),
+            max((1.0 - m) / s for m, s in zip(g.mean, g.std)))
 
 
 def _choose_range(samples: np.ndarray):
@@ -324,9 +329,7 @@ def quantise(g: Graph, calibration: list[np.ndarray], ranges: list | None = None
             if v is not None:
                 collected[i].append(v.ravel()[:: max(1, v.size // 200000)])
     report = {}
-    # input: the exact range of the normalisation
-    lo = min((0.0 - m) / s for m, s in zip(g.mean, g.std))
-    hi = max((1.0 - m) / s for m, s in zip(g.mean, g.std))
+    lo, hi = _input_range(g)
     g.tensors[0].scale, g.tensors[0].zp = _qparams(min(lo, 0.0), max(hi, 0.0))
     report[0] = "input-range"
     for i, op in enumerate(ranged_ops(g)):

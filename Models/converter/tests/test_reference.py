@@ -207,8 +207,8 @@ def test_skip_join_balance_keeps_fp32_and_cuts_int8_error(tmp_path):
 def test_skip_join_balance_rescales_learned_ranges(tmp_path):
     """With learned ranges the up-convolution's range is scaled by alpha and the join's range is the
     union of its two inputs' ranges; the other ranges are kept."""
-    g_plain = convert.import_onnx(str((export_module(SkipJoin(), tmp_path / "k.onnx", 16, 16), tmp_path / "k.onnx")[1]),
-                                  None, None, [0.5], [0.25])
+    export_module(SkipJoin(), tmp_path / "k.onnx", 16, 16)
+    g_plain = convert.import_onnx(str(tmp_path / "k.onnx"), None, None, [0.5], [0.25])
     kinds = [op.kind for op in convert.ranged_ops(g_plain)]
     assert kinds == [ref.CONV, ref.CONV, ref.CONV_T, ref.CONCAT, ref.CONV]
     ranges = [[0.0, 1.0], [0.0, 4.0], [-60.0, 40.0], [-60.0, 40.0], [-3.0, 3.0]]
