@@ -29,13 +29,13 @@ def printed_commands(recipe: str | None, **extra_env: str) -> tuple[int, list[li
 S9_NET = '--widths {"unet_widths": [8, 16, 48, 96, 128]} --channels-last'
 
 
-def expected_two_stages(synth: str, threads: str = "2", net: str = "") -> list[list[str]]:
+def expected_two_stages(synth: str, threads: str = "2", net: str = "", val1: str = "100") -> list[list[str]]:
     # /bin/echo joins its arguments with single spaces, so the JSON's own spaces split it too
     common = (COMMON.replace("{SYNTH}", synth).replace("{THREADS}", threads) + (" " + net if net else "")).split(" ")
     stage1 = "-m grdnet_train train --data DATA --out RUN/float --iters 2600 --precision fp32".split(" ")
     stage2 = ("-m grdnet_train train --data DATA --out RUN --init RUN/float/best.pt --qat "
               "--precision fp32 --iters 150 --warmup 0 --lr 1e-4").split(" ")
-    return [stage1 + common + ["--val-every", "100", "--max-minutes", "0"],
+    return [stage1 + common + ["--val-every", val1, "--max-minutes", "0"],
             stage2 + common + ["--val-every", "50"]]
 
 
@@ -80,6 +80,13 @@ def test_s9_differs_from_s7_only_in_the_unet_widths_and_channels_last_in_both_st
     assert printed_commands("s9", THREADS="1")[1] == expected_two_stages(S7_SYNTH, threads="1", net=S9_NET)
 
 
+def test_s10_is_s9_with_the_s8_defect_mix_and_stage_1_validated_every_200():
+    rc, cmds, err = printed_commands("s10")
+    assert rc == 0, err
+    assert cmds == expected_two_stages(S8_SYNTH, net=S9_NET, val1="200")
+    assert printed_commands("s10", THREADS="1")[1] == expected_two_stages(S8_SYNTH, threads="1", net=S9_NET, val1="200")
+
+
 @pytest.mark.parametrize("recipe", ["s3", "s4", "s5", "s6"])
 def test_older_recipes_still_print_one_or_two_train_commands(recipe):
     rc, cmds, err = printed_commands(recipe)
@@ -89,7 +96,7 @@ def test_older_recipes_still_print_one_or_two_train_commands(recipe):
 
 
 def test_unknown_recipe_is_an_error_naming_the_known_ones():
-    rc, cmds, err = printed_commands("s10")
+    rc, cmds, err = printed_commands("s99")
     assert rc == 2
     assert cmds == []
-    assert "unknown RECIPE=s10" in err and "s9, the default" in err
+    assert "unknown RECIPE=s99" in err and "s9, the default" in err
