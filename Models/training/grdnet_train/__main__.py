@@ -39,6 +39,9 @@ def main(argv=None) -> int:
     t.add_argument("--qat", action="store_true",
                    help="quantisation-aware fine-tuning (use with --init): simulate the converter's int8 rounding")
     t.add_argument("--qat-observe", type=int, default=20, help="QAT: observing steps before the rounding starts")
+    t.add_argument("--qat-balance-gamma", type=float, default=0.0,
+                   help="QAT: simulate the converter's skip-join rescale with this gamma (0 = off; the export "
+                        "then uses the same gamma)")
     t.add_argument("--focal-alpha", type=float, default=None, help="focal weight of positives")
     t.add_argument("--w-bce", type=float, default=0.0, help="weight of an extra plain BCE term")
     t.add_argument("--w-adv", type=float, default=1.0, help="weight of the adversarial (feature matching) loss")
@@ -95,7 +98,7 @@ def main(argv=None) -> int:
                           batch=a.batch, iters=a.iters, lr=a.lr, seed=a.seed, roi=a.roi,
                           val_fraction=a.val_fraction, val_every=a.val_every,
                           ckpt_every=a.ckpt_every, precision=a.precision, threads=a.threads, max_minutes=a.max_minutes, stop_after=a.stop_after,
-                          textures=not a.no_textures, model=mc, init=a.init, warmup=a.warmup, qat=a.qat, qat_observe=a.qat_observe,
+                          textures=not a.no_textures, model=mc, init=a.init, warmup=a.warmup, qat=a.qat, qat_observe=a.qat_observe, qat_balance_gamma=a.qat_balance_gamma,
                           focal_alpha=a.focal_alpha, w_bce=a.w_bce, w_adv=a.w_adv, lr_d=a.lr_d, betas_g=(a.beta1, 0.999),
                           select=a.select, stats_images=a.stats_images,
                           keep_val_checkpoints=a.keep_val_checkpoints, channels_last=a.channels_last)

@@ -145,7 +145,8 @@ def evaluate_main(a) -> int:
         import hashlib
         with tempfile.TemporaryDirectory() as td:
             g, _ = int8.build_grdnet(a.onnx, os.path.join(td, "m.grdnet"), np.load(a.int8),
-                                     meta["mean"], meta["std"], a.threshold, None, meta.get("activation_ranges"))
+                                     meta["mean"], meta["std"], a.threshold, None, meta.get("activation_ranges"),
+                                     balance_gamma=meta.get("skip_concat_balance_gamma"))
             with open(os.path.join(td, "m.grdnet"), "rb") as f:
                 weights_sha = hashlib.sha256(f.read()).hexdigest()
         maps, engine_scores = int8.int8_maps_and_scores(g, list(imgs))

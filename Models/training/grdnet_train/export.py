@@ -48,6 +48,13 @@ def learned_ranges(checkpoint: dict) -> list | None:
     return [list(r) for r in q["ranges"].values()] if q else None
 
 
+def learned_balance_gamma(checkpoint: dict) -> float | None:
+    """The skip-join gamma a quantisation-aware fine-tune simulated (qat.py), so the converter
+    rescales the joins exactly as the network was tuned for; None = the converter's default."""
+    q = checkpoint.get("qat")
+    return q.get("balance_gamma") if q else None
+
+
 def export_main(a) -> int:
     import torch
 
@@ -71,6 +78,9 @@ def export_main(a) -> int:
     ranges = learned_ranges(ck)
     if ranges:   # int8 rebuilds (evaluate --int8) must use the same ranges as the shipped .grdnet
         side["activation_ranges"] = ranges
+    gamma = learned_balance_gamma(ck)
+    if gamma is not None:   # ... and the same skip-join rescale
+        side["skip_concat_balance_gamma"] = gamma
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
         json.dump(side, f, indent=1)
     print(f"wrote {a.out} ({os.path.getsize(a.out) / 1e6:.2f} MB), ops {ops}, {macs / 1e9:.3f} GMAC "
@@ -82,7 +92,8 @@ def export_main(a) -> int:
         if a.grdnet:
             from . import int8
             card = json.load(open(a.card)) if a.card else {}
-            g, nbytes = int8.build_grdnet(a.out, a.grdnet, cal, meta["mean"], meta["std"], a.threshold, card, ranges)
+            g, nbytes = int8.build_grdnet(a.out, a.grdnet, cal, meta["mean"], meta["std"], a.threshold, card, ranges,
+                                          balance_gamma=gamma)
             print(f"wrote {a.grdnet}: {nbytes / 1e6:.2f} MB int8, {len(g.ops)} ops, activation ranges "
                   + ("learned by quantisation-aware training" if ranges else "calibrated on the good images"))
     elif a.grdnet:

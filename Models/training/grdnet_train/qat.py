@@ -21,6 +21,12 @@ What is simulated, matching Models/converter/convert.py:
   passes only observe, so the ranges settle before the rounding starts. The checkpoint keeps
   them, and `export --grdnet` passes them to the converter in place of its calibration
   (`ranges()` lists them in graph order, the converter's `ranged_ops` order).
+- skip joins, optionally (`balance_gamma` > 0, session 14): as the converter rescales them
+  (convert.balance_skip_concats, same gamma), the up-convolution's half is multiplied by alpha =
+  (R_skip / R_up) ** gamma before the join's rounding and divided after it, the join's range is the
+  union of the scaled up-range and the skip's range, and the next convolution's weights on those
+  channels are rounded as w / alpha. Without it the fine-tune learns the unrescaled joins and the
+  export rescales them afterwards (sessions 6-13).
 Gradients pass straight through the rounding and stop outside the range (clipped STE).
 The adversarial discriminator and the second encoder are training-only and stay float.
 """
@@ -59,12 +65,17 @@ class WeightFakeQuant(nn.Module):
     def __init__(self, axis: int):
         super().__init__()
         self.axis = axis
+        # Conv2d after a balanced skip join: per input channel divisor (1, Cin, 1, 1), set by the join
+        self.in_divisor: torch.Tensor | None = None
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        dims = [d for d in range(w.dim()) if d != self.axis]
-        amax = w.detach().abs().amax(dim=dims, keepdim=True)
+        d = self.in_divisor
+        wd = w if d is None else w / d
+        dims = [k for k in range(w.dim()) if k != self.axis]
+        amax = wd.detach().abs().amax(dim=dims, keepdim=True)
         s = torch.where(amax > 0, amax / 127.0, torch.ones_like(amax))
-        return w + (torch.clamp(torch.round(w / s), -127, 127) * s - w).detach()
+        q = torch.clamp(torch.round(wd / s), -127, 127) * s
+        return w + ((q if d is None else q * d) - w).detach()
 
 
 class ActivationObserver:
@@ -76,19 +87,67 @@ class ActivationObserver:
         self.hi: float | None = None
         self.enabled = False
 
+    def observe(self, x: torch.Tensor) -> None:
+        xf = x.detach().float()
+        lo, hi = float(xf.min()), float(xf.max())
+        if self.lo is None:
+            self.lo, self.hi = lo, hi
+        else:
+            self.lo += self.momentum * (lo - self.lo)
+            self.hi += self.momentum * (hi - self.hi)
+
     def __call__(self, x: torch.Tensor, training: bool) -> torch.Tensor:
-        xf = x.float()
         if training:
-            lo, hi = float(xf.detach().min()), float(xf.detach().max())
-            if self.lo is None:
-                self.lo, self.hi = lo, hi
-            else:
-                self.lo += self.momentum * (lo - self.lo)
-                self.hi += self.momentum * (hi - self.hi)
+            self.observe(x)
         if not self.enabled or self.lo is None:
             return x
         s, zp = qparams(torch.tensor(self.lo), torch.tensor(self.hi))
-        return fake_quant(xf, s, zp).to(x.dtype)
+        return fake_quant(x.float(), s, zp).to(x.dtype)
+
+
+class BalancedJoin:
+    """A U-Net skip join (concat[up, skip]) simulated as the converter rescales it; see the module
+    doc. Its own observer still records the join's range (the checkpoint lists it; the converter
+    replaces it by the union of the rescaled halves, as done here)."""
+
+    def __init__(self, own: ActivationObserver, up: ActivationObserver, skip: ActivationObserver,
+                 up_channels: int, in_channels: int, next_weight: WeightFakeQuant, gamma: float):
+        self.own, self.up, self.skip, self.next_weight, self.gamma = own, up, skip, next_weight, gamma
+        self.up_channels, self.in_channels = up_channels, in_channels
+
+    @staticmethod
+    def _span(o: ActivationObserver) -> tuple[float, float]:
+        return min(o.lo, 0.0), max(o.hi, 0.0)
+
+    def alpha(self) -> float | None:
+        """convert.balance_skip_concats' alpha from the current ranges; None while unobserved or
+        when one half is constant (the converter leaves such a join alone)."""
+        if self.up.lo is None or self.skip.lo is None:
+            return None
+        (ul, uh), (sl, sh) = self._span(self.up), self._span(self.skip)
+        if min(uh - ul, sh - sl) < 1e-6:
+            return None
+        return ((sh - sl) / (uh - ul)) ** self.gamma
+
+    def join_range(self, a: float) -> tuple[float, float]:
+        """The converter's range for the rescaled join: the union of alpha x the up-range and the skip's."""
+        (ul, uh), (sl, sh) = self._span(self.up), self._span(self.skip)
+        return min(ul * a, sl), max(uh * a, sh)
+
+    def __call__(self, x: torch.Tensor, training: bool) -> torch.Tensor:
+        if training:
+            self.own.observe(x)
+        a = self.alpha()
+        if a is None:
+            self.next_weight.in_divisor = None
+            return self.own(x, False)
+        d = torch.ones(1, self.in_channels, 1, 1)
+        d[:, :self.up_channels] = a
+        self.next_weight.in_divisor = d
+        if not self.own.enabled:
+            return x
+        s, zp = qparams(*(torch.tensor(v) for v in self.join_range(a)))
+        return (fake_quant(x.float() * d, s, zp) / d).to(x.dtype)
 
 
 def _quant_points(model: GRDNet) -> list[tuple[str, nn.Module, str]]:
@@ -131,22 +190,35 @@ def _quant_points(model: GRDNet) -> list[tuple[str, nn.Module, str]]:
 class QAT:
     """Attaches the simulation to a GRDNet; `detach()` restores the plain float model."""
 
-    def __init__(self, model: GRDNet, observe_only: int = 20, momentum: float = 0.05):
-        self.model, self.observe_only, self.steps = model, observe_only, 0
-        self.observers: dict[str, ActivationObserver] = {}
+    def __init__(self, model: GRDNet, observe_only: int = 20, momentum: float = 0.05, balance_gamma: float = 0.0):
+        if not (0.0 <= balance_gamma <= 1.0):
+            raise ValueError(f"QAT skip-join balance gamma must be in [0, 1] (0 = off), got {balance_gamma}")
+        self.model, self.observe_only, self.steps, self.balance_gamma = model, observe_only, 0, balance_gamma
+        self.weight_modules = [m for part in (model.gen.enc, model.gen.dec, model.unet)
+                               for m in part.modules() if isinstance(m, CONVS)]
+        weight_quant = {}
+        for m in self.weight_modules:
+            weight_quant[m] = WeightFakeQuant(1 if isinstance(m, nn.ConvTranspose2d) else 0)
+            parametrize.register_parametrization(m, "weight", weight_quant[m], unsafe=True)
+        points = _quant_points(model)
+        self.observers: dict[str, ActivationObserver] = {name: ActivationObserver(name, momentum) for name, _, _ in points}
+        unet: UNet = model.unet
+        self.joins: dict[str, BalancedJoin] = {}
+        joins = self.joins
+        if balance_gamma > 0:
+            for i, (up, conv) in enumerate(zip(unet.upconvs, unet.ups)):
+                skip_level = len(unet.downs) - 2 - i
+                joins[f"unet.ups.{i}.concat"] = BalancedJoin(
+                    self.observers[f"unet.ups.{i}.concat"], self.observers[f"unet.upconvs.{i}"],
+                    self.observers[f"unet.downs.{skip_level}.net.3"], up.out_channels,
+                    conv.net[0].in_channels, weight_quant[conv.net[0]], balance_gamma)
         self.handles = []
-        for name, mod, where in _quant_points(model):
-            obs = ActivationObserver(name, momentum)
-            self.observers[name] = obs
+        for name, mod, where in points:
+            obs = joins.get(name, self.observers[name])
             if where == "out":
                 self.handles.append(mod.register_forward_hook(lambda m, i, o, obs=obs: obs(o, m.training)))
             else:
                 self.handles.append(mod.register_forward_pre_hook(lambda m, i, obs=obs: (obs(i[0], m.training),) + tuple(i[1:])))
-        self.weight_modules = [m for part in (model.gen.enc, model.gen.dec, model.unet)
-                               for m in part.modules() if isinstance(m, CONVS)]
-        for m in self.weight_modules:
-            parametrize.register_parametrization(m, "weight", WeightFakeQuant(1 if isinstance(m, nn.ConvTranspose2d) else 0),
-                                                 unsafe=True)
 
     def step(self) -> None:
         """Call once per training forward pass: turns the rounding on after `observe_only` steps."""
@@ -157,6 +229,11 @@ class QAT:
 
     def ranges(self) -> dict:
         return {n: (o.lo, o.hi) for n, o in self.observers.items()}
+
+    def record(self) -> dict:
+        """What the export must repeat: the skip-join gamma, only when one was simulated (a fine-tune
+        without it leaves the converter's default, as sessions 6-13 shipped)."""
+        return {"balance_gamma": self.balance_gamma} if self.balance_gamma > 0 else {}
 
     def load_ranges(self, ranges: dict, steps: int) -> None:
         for n, (lo, hi) in ranges.items():

@@ -46,6 +46,7 @@ class TrainConfig:
     init: str = ""            # start from this checkpoint's weights and optimiser moments (new schedule)
     qat: bool = False         # quantisation-aware fine-tuning (qat.py): simulate the converter's int8 rounding
     qat_observe: int = 20     # QAT: forward passes that only observe activation ranges before rounding starts
+    qat_balance_gamma: float = 0.0  # QAT: simulate the converter's skip-join rescale (qat.py); 0 = off
     val_fraction: float = 0.1
     val_every: int = 500
     ckpt_every: int = 250
@@ -332,11 +333,13 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     qat = None
     if cfg.qat:
         # attached after the weights are loaded: checkpoints always hold the float model's keys
-        qat = QAT(model, cfg.qat_observe)
+        qat = QAT(model, cfg.qat_observe, balance_gamma=cfg.qat_balance_gamma)
         if resume and os.path.exists(last_path) and "qat" in ck:
             qat.load_ranges(ck["qat"]["ranges"], ck["qat"]["steps"])
         print(f"quantisation-aware: int8 rounding simulated at {len(qat.observers)} tensors of the inference "
-              f"graph after {cfg.qat_observe} observing steps (precision {'bf16' if use_bf16 else 'fp32'})", flush=True)
+              f"graph after {cfg.qat_observe} observing steps (precision {'bf16' if use_bf16 else 'fp32'})"
+              + (f"; skip joins rescaled as the converter does, gamma {cfg.qat_balance_gamma}"
+                 if cfg.qat_balance_gamma > 0 else ""), flush=True)
     if nhwc:
         model = model.to(memory_format=torch.channels_last)
         disc = disc.to(memory_format=torch.channels_last)
@@ -347,7 +350,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     bce = torch.nn.BCEWithLogitsLoss()
 
     def save(path: str, it: int) -> None:
-        extra = {"qat": {"ranges": qat.ranges(), "steps": qat.steps}} if qat is not None else {}
+        extra = {"qat": {"ranges": qat.ranges(), "steps": qat.steps, **qat.record()}} if qat is not None else {}
         torch.save({"model": plain_state_dict(model) if qat is not None else model.state_dict(), "disc": disc.state_dict(), "opt": opt.state_dict(),
                     "opt_d": opt_d.state_dict(), "iter": it, "best": best, "history": history,
                     "sampler_rng": sampler.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),

@@ -109,6 +109,81 @@ def test_simulated_forward_tracks_the_int8_engine_built_with_the_learned_ranges(
     assert set(sd) == set(model.state_dict())
 
 
+def test_balanced_simulation_tracks_the_engine_with_rescaled_skip_joins(tmp_path):
+    """--qat-balance-gamma: the simulation rescales each skip join as convert.balance_skip_concats
+    does (same alpha from the same ranges), so it computes what the .grdnet built with that gamma
+    computes, much closer than the simulation of the unrescaled joins does. The up-convolutions
+    are made ~100x wider than their skips, as in the shipped network. Fails if the join is simulated
+    without the rescale, with another alpha, or without the next convolution's weight divisor."""
+    import json
+    import sys
+    convert, ref = int8._converter()
+    sys.path.insert(0, convert.__file__.rsplit("/", 1)[0])
+    import grdnet_format
+    torch.manual_seed(1)
+    model = GRDNet(TINY)
+    with torch.no_grad():
+        for up in model.unet.upconvs:
+            up.weight.mul_(100.0)
+            up.bias.mul_(100.0)
+    path = str(tmp_path / "m.onnx")
+    export_onnx(model.inference(), path, 1, 32)
+    mean, std = [0.45], [0.2]
+    rng = np.random.default_rng(0)
+    px = rng.integers(0, 256, (6, 32, 32, 1), dtype=np.uint8)
+    norm = ((px.astype(np.float32) / 255.0 - mean[0]) / std[0]).transpose(0, 3, 1, 2).copy()
+    gamma = 0.5
+    sims, qs = {}, {}
+    for gm in (0.0, gamma):
+        m = GRDNet(TINY)
+        m.load_state_dict(model.state_dict())
+        net = m.inference()
+        with torch.no_grad():
+            q = QAT(m, observe_only=1, momentum=1.0, balance_gamma=gm)
+            net.train()
+            net(torch.from_numpy(norm))
+            q.step()
+            net.eval()
+            sims[gm] = net(torch.from_numpy(norm))[:, 0].numpy()
+        qs[gm] = q
+    assert qs[0.0].record() == {} and qs[gamma].record() == {"balance_gamma": gamma}
+    ranges = [list(r) for r in qs[gamma].ranges().values()]
+    g, _ = int8.build_grdnet(path, str(tmp_path / "b.grdnet"), norm, mean, std, None, None, ranges, balance_gamma=gamma)
+    meta = json.loads(grdnet_format.read_sections(open(tmp_path / "b.grdnet", "rb").read())[grdnet_format.SEC_META])
+    file_alphas = [j["alpha"] for j in meta["skip_concat_balance"]["joins"]]
+    sim_alphas = [j.alpha() for j in qs[gamma].joins.values()]
+    assert qs[0.0].joins == {} and sim_alphas == pytest.approx(file_alphas, rel=1e-6)
+    # the join's range: gamma 1 gives both halves the same width, so the union is wider than either
+    m1 = GRDNet(TINY)
+    m1.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        q1 = QAT(m1, observe_only=1, momentum=1.0, balance_gamma=1.0)
+        m1.inference().train()(torch.from_numpy(norm))
+    g1, _ = int8.build_grdnet(path, str(tmp_path / "g1.grdnet"), norm, mean, std, None, None,
+                              [list(r) for r in q1.ranges().values()], balance_gamma=1.0)
+    for q_, g_ in ((qs[gamma], g), (q1, g1)):
+        skip_concats = [op for op in convert.ranged_ops(g_) if op.kind == ref.CONCAT][1:]   # [0]: concat(X^, X)
+        for j, op in zip(q_.joins.values(), skip_concats, strict=True):
+            s, zp = convert._qparams(*j.join_range(j.alpha()))
+            assert g_.tensors[op.output].scale == pytest.approx(s, rel=1e-6) and g_.tensors[op.output].zp == zp
+    g0, _ = int8.build_grdnet(path, str(tmp_path / "u.grdnet"), norm, mean, std, None, None,
+                              [list(r) for r in qs[0.0].ranges().values()], balance_gamma=0.0)
+    heat = {gm: np.stack([ref.forward_int8(e, p)[1] for p in px]) for gm, e in ((gamma, g), (0.0, g0))}
+    with torch.no_grad():
+        plain = model.inference()(torch.from_numpy(norm))[:, 0].numpy()
+
+    def err(a, b):
+        return float(np.abs(a - b).mean())
+    assert len(file_alphas) == len(TINY.unet_widths) - 1 and max(file_alphas) < 0.2
+    # each simulation computes its own engine (measured 0.0025 both) better than the other one (0.0041)
+    # or the float network (0.0051) does
+    assert err(sims[gamma], heat[gamma]) < 0.7 * err(sims[0.0], heat[gamma])
+    assert err(sims[gamma], heat[gamma]) < 0.6 * err(plain, heat[gamma])
+    assert err(sims[0.0], heat[0.0]) < 0.7 * err(sims[gamma], heat[0.0])
+    with pytest.raises(ValueError, match="gamma must be in"):
+        QAT(GRDNet(TINY), balance_gamma=1.5)
+
+
 def test_qat_fine_tune_saves_float_keys_and_resumes_exactly(tmp_path):
     """`train --init CK --qat`: checkpoints hold the float model's keys (export and evaluate load
     them unchanged) plus the learned ranges, the rounding is on after --qat-observe steps, the
@@ -140,3 +215,10 @@ def test_qat_fine_tune_saves_float_keys_and_resumes_exactly(tmp_path):
     ckb = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
     assert ckb["iter"] == 6 and ckb["qat"] == ck["qat"]
     assert _same(_weights(tmp_path / "a" / "last.pt"), _weights(tmp_path / "b" / "last.pt"))
+    # --qat-balance-gamma: recorded in the checkpoint, so the export rescales the joins with it
+    from grdnet_train.export import learned_balance_gamma
+    assert "balance_gamma" not in ck["qat"] and learned_balance_gamma(ck) is None
+    assert qat("c", "--qat-balance-gamma", "0.5") == 0
+    ckc = torch.load(tmp_path / "c" / "last.pt", weights_only=False)
+    assert ckc["qat"]["balance_gamma"] == 0.5 and learned_balance_gamma(ckc) == 0.5
+    assert not _same(_weights(tmp_path / "a" / "last.pt"), _weights(tmp_path / "c" / "last.pt"))
