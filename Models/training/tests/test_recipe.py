@@ -29,21 +29,32 @@ def printed_commands(recipe: str | None, **extra_env: str) -> tuple[int, list[li
 S9_NET = '--widths {"unet_widths": [8, 16, 48, 96, 128]} --channels-last'
 
 
-def expected_two_stages(synth: str, threads: str = "2", net: str = "", val1: str = "100") -> list[list[str]]:
+def expected_two_stages(synth: str, threads: str = "2", net: str = "", val1: str = "100",
+                        qat: tuple[str, ...] = ()) -> list[list[str]]:
     # /bin/echo joins its arguments with single spaces, so the JSON's own spaces split it too
     common = (COMMON.replace("{SYNTH}", synth).replace("{THREADS}", threads) + (" " + net if net else "")).split(" ")
     stage1 = "-m grdnet_train train --data DATA --out RUN/float --iters 2600 --precision fp32".split(" ")
     stage2 = ("-m grdnet_train train --data DATA --out RUN --init RUN/float/best.pt --qat "
               "--precision fp32 --iters 150 --warmup 0 --lr 1e-4").split(" ")
     return [stage1 + common + ["--val-every", val1, "--max-minutes", "0"],
-            stage2 + common + ["--val-every", "50"]]
+            stage2 + common + ["--val-every", "50", *qat]]
 
 
-def test_default_recipe_is_the_shipped_s9():
+S11_QAT = ("--qat-balance-gamma", "0.25")
+
+
+def test_default_recipe_is_the_shipped_s11():
     rc, cmds, err = printed_commands(None)
     assert rc == 0, err
-    assert cmds == expected_two_stages(S7_SYNTH, net=S9_NET)
-    assert printed_commands("s9")[1] == cmds
+    assert cmds == expected_two_stages(S7_SYNTH, net=S9_NET, qat=S11_QAT)
+    assert printed_commands("s11")[1] == cmds
+
+
+def test_s11_is_s9_with_the_fine_tune_simulating_the_skip_join_rescale():
+    s9, s11 = printed_commands("s9")[1], printed_commands("s11")[1]
+    assert s11[0] == s9[0]                                  # stage 1: s9's, bit for bit
+    assert s11[1] == s9[1] + list(S11_QAT)
+    assert printed_commands("s11", THREADS="1")[1] == expected_two_stages(S7_SYNTH, threads="1", net=S9_NET, qat=S11_QAT)
 
 
 def test_s7_the_shipped_recipe_of_sessions_7_to_11_is_unchanged():
@@ -99,4 +110,4 @@ def test_unknown_recipe_is_an_error_naming_the_known_ones():
     rc, cmds, err = printed_commands("s99")
     assert rc == 2
     assert cmds == []
-    assert "unknown RECIPE=s99" in err and "s9, the default" in err
+    assert "unknown RECIPE=s99" in err and "s11, the default" in err
