@@ -222,3 +222,20 @@ def test_qat_fine_tune_saves_float_keys_and_resumes_exactly(tmp_path):
     ckc = torch.load(tmp_path / "c" / "last.pt", weights_only=False)
     assert ckc["qat"]["balance_gamma"] == 0.5 and learned_balance_gamma(ckc) == 0.5
     assert not _same(_weights(tmp_path / "a" / "last.pt"), _weights(tmp_path / "c" / "last.pt"))
+    # the export rescales with the recorded gamma (not the converter's default 0.25) and the sidecar
+    # carries it for `evaluate --int8`'s rebuild
+    import json
+    import sys
+    convert, _ = int8._converter()
+    sys.path.insert(0, convert.__file__.rsplit("/", 1)[0])
+    import grdnet_format
+    for run, want in (("a", 0.25), ("c", 0.5)):
+        out = tmp_path / f"{run}-export"
+        out.mkdir()
+        assert main(["export", "--checkpoint", str(tmp_path / run / "last.pt"), "--out", str(out / "m.onnx"),
+                     "--calibration", str(out / "cal.npy"), "--calibration-count", "2", "--threshold", "0.5",
+                     "--grdnet", str(out / "m.grdnet")]) == 0
+        side = json.loads((out / "m.json").read_text())
+        assert side.get("skip_concat_balance_gamma") == (0.5 if run == "c" else None)
+        meta = json.loads(grdnet_format.read_sections((out / "m.grdnet").read_bytes())[grdnet_format.SEC_META])
+        assert meta["skip_concat_balance"]["gamma"] == want
