@@ -111,9 +111,9 @@ class BalancedJoin:
     replaces it by the union of the rescaled halves, as done here)."""
 
     def __init__(self, own: ActivationObserver, up: ActivationObserver, skip: ActivationObserver,
-                 up_channels: int, in_channels: int, next_weight: WeightFakeQuant, gamma: float):
+                 up_channels: int, next_weight: WeightFakeQuant, gamma: float):
         self.own, self.up, self.skip, self.next_weight, self.gamma = own, up, skip, next_weight, gamma
-        self.up_channels, self.in_channels = up_channels, in_channels
+        self.up_channels = up_channels
 
     @staticmethod
     def _span(o: ActivationObserver) -> tuple[float, float]:
@@ -141,7 +141,7 @@ class BalancedJoin:
         if a is None:
             self.next_weight.in_divisor = None
             return self.own(x, False)
-        d = torch.ones(1, self.in_channels, 1, 1)
+        d = torch.ones(1, x.shape[1], 1, 1)
         d[:, :self.up_channels] = a
         self.next_weight.in_divisor = d
         if not self.own.enabled:
@@ -204,17 +204,16 @@ class QAT:
         self.observers: dict[str, ActivationObserver] = {name: ActivationObserver(name, momentum) for name, _, _ in points}
         unet: UNet = model.unet
         self.joins: dict[str, BalancedJoin] = {}
-        joins = self.joins
         if balance_gamma > 0:
             for i, (up, conv) in enumerate(zip(unet.upconvs, unet.ups)):
                 skip_level = len(unet.downs) - 2 - i
-                joins[f"unet.ups.{i}.concat"] = BalancedJoin(
+                self.joins[f"unet.ups.{i}.concat"] = BalancedJoin(
                     self.observers[f"unet.ups.{i}.concat"], self.observers[f"unet.upconvs.{i}"],
                     self.observers[f"unet.downs.{skip_level}.net.3"], up.out_channels,
-                    conv.net[0].in_channels, weight_quant[conv.net[0]], balance_gamma)
+                    weight_quant[conv.net[0]], balance_gamma)
         self.handles = []
         for name, mod, where in points:
-            obs = joins.get(name, self.observers[name])
+            obs = self.joins.get(name, self.observers[name])
             if where == "out":
                 self.handles.append(mod.register_forward_hook(lambda m, i, o, obs=obs: obs(o, m.training)))
             else:

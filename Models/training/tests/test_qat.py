@@ -9,6 +9,26 @@ from grdnet_train.model import GRDNet, ModelConfig
 from grdnet_train.qat import QAT, WeightFakeQuant, fake_quant, plain_state_dict, qparams
 
 TINY = ModelConfig(gen_widths=[4, 8, 8], z_channels=4, unet_widths=[4, 8, 8], disc_widths=[4])
+MEAN, STD = [0.45], [0.2]
+
+
+def _export_with_images(model: GRDNet, tmp_path) -> tuple[str, np.ndarray, np.ndarray]:
+    """The model's inference graph as ONNX at 32x32, 6 fixed random 8-bit images and their
+    normalised NCHW copies."""
+    path = str(tmp_path / "m.onnx")
+    export_onnx(model.inference(), path, 1, 32)
+    px = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 1), dtype=np.uint8)
+    norm = ((px.astype(np.float32) / 255.0 - MEAN[0]) / STD[0]).transpose(0, 3, 1, 2).copy()
+    return path, px, norm
+
+
+def _file_meta(path) -> dict:
+    """The metadata section of a .grdnet file (int8._converter() puts the converter on sys.path)."""
+    import json
+    int8._converter()
+    import grdnet_format
+    with open(path, "rb") as f:
+        return json.loads(grdnet_format.read_sections(f.read())[grdnet_format.SEC_META])
 
 
 def test_fake_quant_rounds_like_the_converter_and_clips_the_gradient():
@@ -67,13 +87,8 @@ def test_simulated_forward_tracks_the_int8_engine_built_with_the_learned_ranges(
     convert, ref = int8._converter()
     torch.manual_seed(1)
     model = GRDNet(TINY)
-    path = str(tmp_path / "m.onnx")
-    export_onnx(model.inference(), path, 1, 32)
-    mean, std = [0.45], [0.2]
-    rng = np.random.default_rng(0)
-    px = rng.integers(0, 256, (6, 32, 32, 1), dtype=np.uint8)
-    norm = ((px.astype(np.float32) / 255.0 - mean[0]) / std[0]).transpose(0, 3, 1, 2).copy()
-    calibrated, _ = int8.build_grdnet(path, str(tmp_path / "c.grdnet"), norm, mean, std, None, None, balance_gamma=0.0)
+    path, px, norm = _export_with_images(model, tmp_path)
+    calibrated, _ = int8.build_grdnet(path, str(tmp_path / "c.grdnet"), norm, MEAN, STD, None, None, balance_gamma=0.0)
     net = model.inference()
     with torch.no_grad():
         plain = net(torch.from_numpy(norm))[:, 0].numpy()
@@ -90,7 +105,7 @@ def test_simulated_forward_tracks_the_int8_engine_built_with_the_learned_ranges(
         assert abs(float(s) / t.scale - 1) < 0.05, (name, float(s), t.scale)
     # the simulation quantises each skip join with one range, as the converter does without its
     # rescale (balance_gamma 0, here and above); the shipped export rescales after the fine-tune
-    g, _ = int8.build_grdnet(path, str(tmp_path / "m.grdnet"), norm, mean, std, None, None, ranges, balance_gamma=0.0)
+    g, _ = int8.build_grdnet(path, str(tmp_path / "m.grdnet"), norm, MEAN, STD, None, None, ranges, balance_gamma=0.0)
     for (lo, hi), op in zip(ranges, convert.ranged_ops(g)):
         s, zp = convert._qparams(min(lo, 0.0), max(hi, 0.0))
         assert (g.tensors[op.output].scale, g.tensors[op.output].zp) == (s, zp)
@@ -100,9 +115,9 @@ def test_simulated_forward_tracks_the_int8_engine_built_with_the_learned_ranges(
     assert err_plain > 1e-5, "the int8 engine should differ from float here"
     assert err_sim < 0.3 * err_plain, (err_sim, err_plain)
     with pytest.raises(convert.ConversionError, match="learned activation ranges"):
-        int8.build_grdnet(path, str(tmp_path / "x.grdnet"), norm, mean, std, None, None, ranges[:-1])
+        int8.build_grdnet(path, str(tmp_path / "x.grdnet"), norm, MEAN, STD, None, None, ranges[:-1])
     with pytest.raises(convert.ConversionError, match="not a finite lo < hi"):
-        int8.build_grdnet(path, str(tmp_path / "x.grdnet"), norm, mean, std, None, None,
+        int8.build_grdnet(path, str(tmp_path / "x.grdnet"), norm, MEAN, STD, None, None,
                           ranges[:3] + [[1.0, 1.0]] + ranges[4:])
     sd = plain_state_dict(model)
     q.detach()
@@ -115,26 +130,17 @@ def test_balanced_simulation_tracks_the_engine_with_rescaled_skip_joins(tmp_path
     computes, much closer than the simulation of the unrescaled joins does. The up-convolutions
     are made ~100x wider than their skips, as in the shipped network. Fails if the join is simulated
     without the rescale, with another alpha, or without the next convolution's weight divisor."""
-    import json
-    import sys
     convert, ref = int8._converter()
-    sys.path.insert(0, convert.__file__.rsplit("/", 1)[0])
-    import grdnet_format
     torch.manual_seed(1)
     model = GRDNet(TINY)
     with torch.no_grad():
         for up in model.unet.upconvs:
             up.weight.mul_(100.0)
             up.bias.mul_(100.0)
-    path = str(tmp_path / "m.onnx")
-    export_onnx(model.inference(), path, 1, 32)
-    mean, std = [0.45], [0.2]
-    rng = np.random.default_rng(0)
-    px = rng.integers(0, 256, (6, 32, 32, 1), dtype=np.uint8)
-    norm = ((px.astype(np.float32) / 255.0 - mean[0]) / std[0]).transpose(0, 3, 1, 2).copy()
-    gamma = 0.5
-    sims, qs = {}, {}
-    for gm in (0.0, gamma):
+    path, px, norm = _export_with_images(model, tmp_path)
+
+    def simulate(gm: float) -> tuple[QAT, np.ndarray]:
+        """A copy of the model with ranges observed on the images (momentum 1), then rounded."""
         m = GRDNet(TINY)
         m.load_state_dict(model.state_dict())
         net = m.inference()
@@ -144,29 +150,29 @@ def test_balanced_simulation_tracks_the_engine_with_rescaled_skip_joins(tmp_path
             net(torch.from_numpy(norm))
             q.step()
             net.eval()
-            sims[gm] = net(torch.from_numpy(norm))[:, 0].numpy()
-        qs[gm] = q
+            return q, net(torch.from_numpy(norm))[:, 0].numpy()
+
+    gamma = 0.5
+    qs, sims = {}, {}
+    for gm in (0.0, gamma):
+        qs[gm], sims[gm] = simulate(gm)
     assert qs[0.0].record() == {} and qs[gamma].record() == {"balance_gamma": gamma}
     ranges = [list(r) for r in qs[gamma].ranges().values()]
-    g, _ = int8.build_grdnet(path, str(tmp_path / "b.grdnet"), norm, mean, std, None, None, ranges, balance_gamma=gamma)
-    meta = json.loads(grdnet_format.read_sections(open(tmp_path / "b.grdnet", "rb").read())[grdnet_format.SEC_META])
+    g, _ = int8.build_grdnet(path, str(tmp_path / "b.grdnet"), norm, MEAN, STD, None, None, ranges, balance_gamma=gamma)
+    meta = _file_meta(tmp_path / "b.grdnet")
     file_alphas = [j["alpha"] for j in meta["skip_concat_balance"]["joins"]]
     sim_alphas = [j.alpha() for j in qs[gamma].joins.values()]
     assert qs[0.0].joins == {} and sim_alphas == pytest.approx(file_alphas, rel=1e-6)
     # the join's range: gamma 1 gives both halves the same width, so the union is wider than either
-    m1 = GRDNet(TINY)
-    m1.load_state_dict(model.state_dict())
-    with torch.no_grad():
-        q1 = QAT(m1, observe_only=1, momentum=1.0, balance_gamma=1.0)
-        m1.inference().train()(torch.from_numpy(norm))
-    g1, _ = int8.build_grdnet(path, str(tmp_path / "g1.grdnet"), norm, mean, std, None, None,
+    q1, _ = simulate(1.0)
+    g1, _ = int8.build_grdnet(path, str(tmp_path / "g1.grdnet"), norm, MEAN, STD, None, None,
                               [list(r) for r in q1.ranges().values()], balance_gamma=1.0)
     for q_, g_ in ((qs[gamma], g), (q1, g1)):
         skip_concats = [op for op in convert.ranged_ops(g_) if op.kind == ref.CONCAT][1:]   # [0]: concat(X^, X)
         for j, op in zip(q_.joins.values(), skip_concats, strict=True):
             s, zp = convert._qparams(*j.join_range(j.alpha()))
             assert g_.tensors[op.output].scale == pytest.approx(s, rel=1e-6) and g_.tensors[op.output].zp == zp
-    g0, _ = int8.build_grdnet(path, str(tmp_path / "u.grdnet"), norm, mean, std, None, None,
+    g0, _ = int8.build_grdnet(path, str(tmp_path / "u.grdnet"), norm, MEAN, STD, None, None,
                               [list(r) for r in qs[0.0].ranges().values()], balance_gamma=0.0)
     heat = {gm: np.stack([ref.forward_int8(e, p)[1] for p in px]) for gm, e in ((gamma, g), (0.0, g0))}
     with torch.no_grad():
@@ -225,10 +231,6 @@ def test_qat_fine_tune_saves_float_keys_and_resumes_exactly(tmp_path):
     # the export rescales with the recorded gamma (not the converter's default 0.25) and the sidecar
     # carries it for `evaluate --int8`'s rebuild
     import json
-    import sys
-    convert, _ = int8._converter()
-    sys.path.insert(0, convert.__file__.rsplit("/", 1)[0])
-    import grdnet_format
     for run, want in (("a", 0.25), ("c", 0.5)):
         out = tmp_path / f"{run}-export"
         out.mkdir()
@@ -237,5 +239,5 @@ def test_qat_fine_tune_saves_float_keys_and_resumes_exactly(tmp_path):
                      "--grdnet", str(out / "m.grdnet")]) == 0
         side = json.loads((out / "m.json").read_text())
         assert side.get("skip_concat_balance_gamma") == (0.5 if run == "c" else None)
-        meta = json.loads(grdnet_format.read_sections((out / "m.grdnet").read_bytes())[grdnet_format.SEC_META])
+        meta = _file_meta(out / "m.grdnet")
         assert meta["skip_concat_balance"]["gamma"] == want
