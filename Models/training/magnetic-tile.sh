@@ -45,51 +45,62 @@ apt_ensure gimp-data
 export OMP_WAIT_POLICY=PASSIVE
 cd "$here"
 recipe="${RECIPE:-s11}"
-# the defect mix of s5-s7: 30% breaks, the rest Perlin; s8 (session 8's experiment, both stages):
-# 30% breaks (a third of them small chips), 15% dark pits, 15% thin cracks, the rest Perlin (30%
-# of those faint). s3 and s4 spell out their own mixes below.
-synth='{"break_prob": 0.3}'
-if [ "$recipe" = "s8" ] || [ "$recipe" = "s10" ]; then
-    synth='{"break_prob": 0.3, "small_break_prob": 0.3, "pit_prob": 0.15, "crack_prob": 0.15, "faint_prob": 0.3}'
-fi
-# torch threads: 2 for s7, s8 and s9 (session 11: the s7 recipe trained in 79.2 min at 2 threads on
-# a 2-core AMD EPYC; ~95 min at 1 thread there, session 9); the older recipes keep the 1 thread
-# they were run with. A run reproduces bit for bit only on the same CPU kind and thread count: the
-# shipped file (s9) was trained at THREADS=2 on that AMD EPYC (AVX2); session 7's file at
+# Each recipe is one arm of the `case` below: what it changes from the defaults here. The defaults
+# are s7's two stages (the shipped recipe of sessions 7-11): stage 1 in fp32 for 2600 iterations
+# (fp32 ran 1.22 s/iteration against 1.48 for bf16 autocast on this CPU, so 2600 fp32 iterations
+# take about the time of 2200 bf16 ones), validated every 100, then a quantisation-aware fine-tune
+# (150 iterations, fp32, lr 1e-4, no warm-up) whose learned activation ranges go into the .grdnet:
+# session 5's network lost 7.4 image-AUROC points in int8 with ranges calibrated on good images,
+# +0.3 after QAT. The defect mix of s5-s7: 30% breaks, the rest Perlin.
+# torch threads: 2 for s7-s11 (session 11: the s7 recipe trained in 79.2 min at 2 threads on a
+# 2-core AMD EPYC; ~95 min at 1 thread there, session 9); the older recipes keep the 1 thread they
+# were run with. A run reproduces bit for bit only on the same CPU kind and thread count: the
+# shipped file (s11) was trained at THREADS=2 on that AMD EPYC (AVX2); session 7's file at
 # THREADS=1 on an Intel CPU with AVX-512 (the card has the runs).
-threads="${THREADS:-1}"
-if [ "$recipe" = "s7" ] || [ "$recipe" = "s8" ] || [ "$recipe" = "s9" ] || [ "$recipe" = "s10" ] || [ "$recipe" = "s11" ]; then threads="${THREADS:-2}"; fi
+kind=two-stage
+threads_default=1
+synth='{"break_prob": 0.3}'
+net=()
+stage1=(--iters 2600 --precision fp32)
+val1=100
+qat_extra=()
+# s8 and s10 (session 8's experiment, both stages): 30% breaks (a third of them small chips), 15%
+# dark pits, 15% thin cracks, the rest Perlin (30% of those faint). s3 and s4 spell out their own.
+mix8='{"break_prob": 0.3, "small_break_prob": 0.3, "pit_prob": 0.15, "crack_prob": 0.15, "faint_prob": 0.3}'
 # s9: the generator reconstructs only a blurred part (its 32x16x16 bottleneck drops the surface
 # texture), so the U-Net does the detecting; it gets the spare compute of the 2 GMAC budget
-net=()
-if [ "$recipe" = "s9" ] || [ "$recipe" = "s10" ] || [ "$recipe" = "s11" ]; then net=(--widths '{"unet_widths": [8, 16, 48, 96, 128]}' --channels-last); fi
-# session 5's settings (RECIPE=s5, and both stages of RECIPE=s6, s7 and s8): the loss, optimiser,
+wide_unet=(--widths '{"unet_widths": [8, 16, 48, 96, 128]}' --channels-last)
+case "$recipe" in
+    # s11: the fine-tune rounds the skip joins as the converter rescales them (qat.py, session 14)
+    s11) threads_default=2; net=("${wide_unet[@]}"); qat_extra=(--qat-balance-gamma 0.25) ;;
+    # s10: s8's mix on s9's network; stage 1 validated every 200 iterations (~0.75 min each) to
+    # pay for the mix
+    s10) threads_default=2; net=("${wide_unet[@]}"); synth="$mix8"; val1=200 ;;
+    s9) threads_default=2; net=("${wide_unet[@]}") ;;
+    s8) threads_default=2; synth="$mix8" ;;
+    s7) threads_default=2 ;;
+    # s6, shipped in session 6: stage 1 = session 5's settings trained longer (2200 iterations,
+    # bf16 autocast where the CPU has it; the beta1 0.9 run still improved at 1500)
+    s6) stage1=(--iters 2200) ;;
+    s5 | s4 | s3) kind="$recipe" ;;
+    *) echo "magnetic-tile.sh: unknown RECIPE=$recipe (known: s11, the default; s10, s9, s8, s7, s6, s5, s4, s3)" >&2
+       exit 2 ;;
+esac
+threads="${THREADS:-$threads_default}"
+# session 5's settings (RECIPE=s5, and both stages of the two-stage recipes): the loss, optimiser,
 # selection and bookkeeping; each recipe adds its schedule and output folder
 beta09=(--crop 256 --batch 4 --synth "$synth" --focal-alpha 0.25 --beta1 0.9 --select hard-z
         --stats-images 128 --keep-val-checkpoints --ckpt-every 50 --threads "$threads" --seed 0
         ${net[@]+"${net[@]}"})
 if [ "${3:-}" != "--ship-only" ]; then
-    if [ "$recipe" = "s11" ] || [ "$recipe" = "s10" ] || [ "$recipe" = "s9" ] || [ "$recipe" = "s8" ] || [ "$recipe" = "s7" ] || [ "$recipe" = "s6" ]; then
-    # s7, the shipped model of sessions 7-11: stage 1 in fp32, 2600 iterations (fp32
-    # ran 1.22 s/iteration against 1.48 for bf16 autocast on this CPU, so 2600 fp32 iterations
-    # take about the time of 2200 bf16 ones). s6, shipped in session 6: stage 1 = session 5's
-    # settings trained longer (2200 iterations, bf16 autocast where the CPU has it; the beta1 0.9
-    # run still improved at 1500). Both: then a quantisation-aware fine-tune (150 iterations,
-    # fp32, lr 1e-4, no warm-up) whose learned activation ranges go into the .grdnet: session 5's
-    # network lost 7.4 image-AUROC points in int8 with ranges calibrated on good images, +0.3
-    # after QAT.
-    # s8: s7 with the defect mix chosen above. s9: s7 with the wider U-Net and NHWC chosen above.
-    if [ "$recipe" = "s6" ]; then stage1=(--iters 2200); else stage1=(--iters 2600 --precision fp32); fi
-    val1=100
-    if [ "$recipe" = "s10" ]; then val1=200; fi
+    case "$kind" in
+    two-stage)
     "$py" -m grdnet_train train --data "$data" --out "$run/float" "${stage1[@]}" "${beta09[@]}" \
         --val-every "$val1" --max-minutes "${MAX_MINUTES:-0}"
-    # s11: the fine-tune rounds the skip joins as the converter rescales them (qat.py, session 14)
-    qat_extra=()
-    if [ "$recipe" = "s11" ]; then qat_extra=(--qat-balance-gamma 0.25); fi
     "$py" -m grdnet_train train --data "$data" --out "$run" --init "$run/float/best.pt" --qat --precision fp32 \
         --iters 150 --warmup 0 --lr 1e-4 "${beta09[@]}" --val-every 50 ${qat_extra[@]+"${qat_extra[@]}"}
-    elif [ "$recipe" = "s5" ]; then
+    ;;
+    s5)
     # session-5 experiment (NOT the shipped model: int8 loss, see the card): session 3's recipe below plus generator/U-Net AdamW beta1 0.9 (session 4 saw the
     # beta1 0.5 runs collapse around iterations 800-950; a beta1 0.9 fine-tune did not), and
     # checkpoints chosen as the engine scores: hard validation set, image AUROC of the standardised
@@ -97,7 +108,8 @@ if [ "${3:-}" != "--ship-only" ]; then
     # AUROC; a copy of every validated checkpoint is kept (RUN/it{N}.pt).
     "$py" -m grdnet_train train --data "$data" --out "$run" --iters 1500 "${beta09[@]}" \
         --val-every 100 --max-minutes "${MAX_MINUTES:-0}"
-    elif [ "$recipe" = "s4" ]; then
+    ;;
+    s4)
     # session-4 experiment (NOT the shipped model; lost on the hard validation set, see the card):
     # a defect mix modelled on the data set's published defect classes (20% breaks, half of them
     # small chips; 20% small dark pits; 15% thin cracks; the rest Perlin, 30% of those faint),
@@ -106,9 +118,10 @@ if [ "${3:-}" != "--ship-only" ]; then
     "$py" -m grdnet_train train --data "$data" --out "$run" --iters "${ITERS:-1200}" --crop 256 --batch 4 \
         --synth '{"break_prob": 0.2, "small_break_prob": 0.5, "pit_prob": 0.2, "crack_prob": 0.15, "faint_prob": 0.3, "small_label_dilate": 4}' \
         --focal-alpha 0.25 --w-adv 0.1 --select hard --val-every 100 \
-        --ckpt-every 50 --threads "${THREADS:-1}" --seed 0 --max-minutes "${MAX_MINUTES:-0}"
-    elif [ "$recipe" = "s3" ]; then
-    # RECIPE=s3, the shipped run of sessions 3-5 (session 12 ships RECIPE=s9, the default above): whole 256x256 frames (batch 4) so a break at the tile's edge is
+        --ckpt-every 50 --threads "$threads" --seed 0 --max-minutes "${MAX_MINUTES:-0}"
+    ;;
+    s3)
+    # RECIPE=s3, the shipped run of sessions 3-5: whole 256x256 frames (batch 4) so a break at the tile's edge is
     # seen in context, 30% synthetic breaks, focal alpha 0.25, a 1500-iteration cosine schedule,
     # checkpoints chosen on the old validation set (--select old; session 4 added a hard set,
     # printed beside it, which does not change this run's training).
@@ -117,10 +130,9 @@ if [ "${3:-}" != "--ship-only" ]; then
     # --max-minutes is only a safety net for a slow machine: the card says whether it cut the run.
     "$py" -m grdnet_train train --data "$data" --out "$run" --iters 1500 --crop 256 --batch 4 \
         --synth '{"break_prob": 0.3}' --focal-alpha 0.25 --select old --val-every 100 \
-        --ckpt-every 50 --threads "${THREADS:-1}" --seed 0 --max-minutes "${MAX_MINUTES:-0}"
-    else
-        echo "magnetic-tile.sh: unknown RECIPE=$recipe (known: s11, the default; s10, s9, s8, s7, s6, s5, s4, s3)" >&2; exit 2
-    fi
+        --ckpt-every 50 --threads "$threads" --seed 0 --max-minutes "${MAX_MINUTES:-0}"
+    ;;
+    esac
 fi
 if [ "${TRAIN_ONLY:-0}" = "1" ]; then echo "TRAIN_ONLY=1: stopping after training ($run/best.pt)"; exit 0; fi
 ck="$run/best.pt"

@@ -16,12 +16,12 @@ S8_SYNTH = ('{"break_prob": 0.3, "small_break_prob": 0.3, "pit_prob": 0.15, "cra
             '"faint_prob": 0.3}')
 
 
-def printed_commands(recipe: str | None, **extra_env: str) -> tuple[int, list[list[str]], str]:
+def printed_commands(recipe: str | None, *args: str, **extra_env: str) -> tuple[int, list[list[str]], str]:
     env = {k: v for k, v in os.environ.items() if k not in ("RECIPE", "THREADS", "MAX_MINUTES")}
     env.update(PYTHON="/bin/echo", TRAIN_ONLY="1", **extra_env)
     if recipe is not None:
         env["RECIPE"] = recipe
-    p = subprocess.run(["bash", SCRIPT, "DATA", "RUN"], env=env, capture_output=True, text=True, timeout=60)
+    p = subprocess.run(["bash", SCRIPT, "DATA", "RUN", *args], env=env, capture_output=True, text=True, timeout=60)
     cmds = [line.split(" ") for line in p.stdout.splitlines() if line.startswith("-m grdnet_train")]
     return p.returncode, cmds, p.stderr
 
@@ -111,3 +111,7 @@ def test_unknown_recipe_is_an_error_naming_the_known_ones():
     assert rc == 2
     assert cmds == []
     assert "unknown RECIPE=s99" in err and "s11, the default" in err
+    # and before anything is exported: --ship-only must not write a file under a misspelt recipe
+    rc, cmds, err = printed_commands("s99", "--ship-only")
+    assert rc == 2 and "unknown RECIPE=s99" in err
+    assert "grdnet_train" not in err
