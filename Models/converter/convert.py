@@ -395,6 +395,9 @@ def load_calibration(g: Graph, path_or_array) -> tuple[list, list]:
     """Accepts float32 [N,C,H,W] normalised images or uint8 [N,H,W,C] pixels.
     Returns (normalised HWC float32 list, uint8 HWC pixel list)."""
     arr = np.load(path_or_array) if isinstance(path_or_array, str) else path_or_array
+    if arr.ndim == 4 and len(arr) == 0:   # else numpy's "need at least one array to concatenate"
+        raise ConversionError("the calibration set holds no images: at least one is needed (the golden "
+                              "vectors, and the activation ranges unless they were learned, come from it)")
     if arr.dtype == np.uint8:
         if arr.ndim != 4 or arr.shape[1:] != (g.height, g.width, g.channels):
             raise ConversionError(f"calibration pixels must be [N,{g.height},{g.width},{g.channels}] uint8, got {arr.shape}")

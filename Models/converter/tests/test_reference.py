@@ -111,6 +111,16 @@ def test_unsupported_operator_is_named(tmp_path):
         convert.convert(str(tmp_path / "t.onnx"), str(tmp_path / "t.grdnet"), calibration_pixels(8, 8), [0.5], [0.25])
 
 
+def test_empty_calibration_set_is_an_error_naming_it(tmp_path, capsys):
+    export_module(nn.Sequential(nn.Conv2d(1, 2, 3, 1, 1)), tmp_path / "m.onnx", 8, 8)
+    np.save(tmp_path / "cal.npy", calibration_pixels(8, 8)[:0])
+    args = [str(tmp_path / "m.onnx"), str(tmp_path / "m.grdnet"), "--calibration", str(tmp_path / "cal.npy"),
+            "--mean", "0.5", "--std", "0.25"]
+    assert convert.main(args) == 1
+    assert "the calibration set holds no images" in capsys.readouterr().err
+    assert not (tmp_path / "m.grdnet").exists()
+
+
 def test_learned_ranges_replace_calibration_and_are_checked(tmp_path, capsys):
     """convert.py --ranges (quantisation-aware training): each ranged tensor takes its given range
     (calibration then only feeds the golden vectors); a wrong count or an empty range is an error
