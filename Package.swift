@@ -111,10 +111,13 @@ let package = Package(
         // runtime, libjpeg, libc itself) call the counting malloc, not only this module's callers.
         .target(
             name: "GRDAllocationCounter",
+            dependencies: ["CAllocationInterposer"],
             // No dynamic exclusivity checks in malloc (their runtime bookkeeping must not recurse).
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=malloc", "-Xlinker", "--export-dynamic-symbol=calloc",
                                            "-Xlinker", "--export-dynamic-symbol=realloc"])]),
+        // The malloc/calloc/realloc definitions themselves, in C: Swift reserves those names.
+        .target(name: "CAllocationInterposer"),
 
         // Tests.
         .testTarget(name: "GRDKernelsTests", dependencies: ["GRDKernels", "GRDKernelsDotprod", "GRDKernelsX86", "GRDKernelsX86VNNI"]),

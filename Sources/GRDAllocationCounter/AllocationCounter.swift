@@ -1,14 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CAllocationInterposer
 
-// Its own module because Swift 6.0.3 (Raspberry Pi OS trixie) crashes compiling a module that
-// both defines `malloc` and contains coroutines (the LLVM verifier rejects the coroutine frame's
-// malloc call, which has no debug location, once malloc has a body with debug info).
-//
-// Counts calls to malloc/calloc/realloc made anywhere in this process (Swift runtime included)
-// by defining those symbols in the executable: the dynamic linker binds every library's calls to
-// them, and they forward to glibc's __libc_* entry points. Hand-written because "allocations
+// Counts calls to malloc/calloc/realloc made anywhere in this process (Swift runtime included).
+// CAllocationInterposer defines those symbols in the executable (in C: Swift reserves the names,
+// and Swift 6.0.3 crashed compiling a module that both defines malloc and contains coroutines);
+// the dynamic linker binds every library's calls to them, they call `grdnetCountAllocationCall`
+// here and forward to glibc's __libc_* entry points. Hand-written because "allocations
 // during the timed loop must be 0" needs a count, not a heap size (mallinfo2 cannot see a
 // malloc that is freed again). posix_memalign/aligned_alloc are not counted (Swift uses them
 // only for over-aligned allocations). The counter is a plain integer: increments racing between the
@@ -22,9 +21,6 @@ import Glibc
 // per-thread counts are exact; readers on other threads may see a value one call old.
 // Everything in here stays free of generics, closures and Swift arrays: malloc must not call
 // code that might allocate (lazy generic metadata would recurse into malloc).
-@_silgen_name("__libc_malloc") private func libcMalloc(_ size: Int) -> UnsafeMutableRawPointer?
-@_silgen_name("__libc_calloc") private func libcCalloc(_ count: Int, _ size: Int) -> UnsafeMutableRawPointer?
-@_silgen_name("__libc_realloc") private func libcRealloc(_ p: UnsafeMutableRawPointer?, _ size: Int) -> UnsafeMutableRawPointer?
 
 /// malloc/calloc/realloc calls so far in this process.
 public private(set) var allocationCalls: Int = 0
@@ -89,22 +85,15 @@ public func startTracingCountedAllocations() {
 /// Disarms `traceCountedAllocations`.
 public func stopTracingCountedAllocations() { traceCountedAllocations = false }
 
-@_cdecl("malloc") public func grdnetCountingMalloc(_ size: Int) -> UnsafeMutableRawPointer? {
+/// Called by CAllocationInterposer's malloc/calloc/realloc before they forward to glibc.
+@_cdecl("grdnet_count_allocation_call") public func grdnetCountAllocationCall() {
     countCall()
-    return libcMalloc(size)
-}
-@_cdecl("calloc") public func grdnetCountingCalloc(_ count: Int, _ size: Int) -> UnsafeMutableRawPointer? {
-    countCall()
-    return libcCalloc(count, size)
-}
-@_cdecl("realloc") public func grdnetCountingRealloc(_ p: UnsafeMutableRawPointer?, _ size: Int) -> UnsafeMutableRawPointer? {
-    countCall()
-    return libcRealloc(p, size)
 }
 
-/// True when this process's malloc is the counting one above (it is whenever this module is
-/// linked: the executable's definition wins over glibc's).
+/// True when this process's malloc is CAllocationInterposer's counting one (it is whenever this
+/// module is linked: the executable's definition wins over glibc's).
 public func allocationCountingWorks() -> Bool {
+    guard grdnet_allocation_interposer_linked() == 1 else { return false }
     let before = allocationCalls
     let p = malloc(16)
     free(p)
