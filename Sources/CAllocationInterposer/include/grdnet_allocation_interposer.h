@@ -1,8 +1,8 @@
 #ifndef GRDNET_ALLOCATION_INTERPOSER_H
 #define GRDNET_ALLOCATION_INTERPOSER_H
 
-/// 1 when this process's malloc/calloc/realloc are the counting ones of
-/// GRDAllocationCounter (always, once this target is linked into the executable).
-int grdnet_allocation_interposer_linked(void);
+/// Calls malloc(16) and free on it in a way no optimiser can remove, so a caller can see whether
+/// the process's malloc is the counting one.
+void grdnet_allocation_probe(void);
 
 #endif
