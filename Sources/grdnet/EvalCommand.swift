@@ -28,6 +28,14 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let testDir = dataset + "/test"
+        try requireFolder(dataset, what: "data set folder")
+        if !isFolder(testDir) {
+            // The usual slip: pointing at DATASET/test itself.
+            if isFolder(dataset + "/good") {
+                throw ValidationError("\(dataset) has no test/ folder but a good/ one: it looks like the test folder itself; give --dataset its parent, the folder holding test/ and ground_truth/")
+            }
+            throw ValidationError("\(testDir) not found: --dataset wants a data set's root folder in the MVTec AD layout (test/good/, test/<defect>/, ground_truth/<defect>/)")
+        }
         let classes = try subfolders(of: testDir)
         guard classes.contains("good") else { throw ValidationError("\(testDir)/good not found: is \(dataset) in the MVTec AD layout?") }
         let scorer = try ImageScorer(modelPath: model, precision: precision, threads: threads, roiPath: roi)
@@ -93,7 +101,7 @@ struct EvalCommand: ParsableCommand {
         t.add(["good", String(good.count), "-"])
         for (c, n, a) in perClass { t.add([c, String(n), fixed(a * 100, 2)]) }
         t.add(["all defects", String(allDefects.count), fixed(imageAUROC * 100, 2)])
-        print("model \(model) (\(precision), \(threads) threads) on \(dataset): \(items.count) images in \(fixed(seconds, 1)) s")
+        print("model \(model) (\(precision), \(threads) thread\(threads == 1 ? "" : "s")) on \(dataset): \(items.count) images in \(fixed(seconds, 1)) s")
         print(t.render())
         var p = TextTable(["pixel metric (model size \(w)x\(h))", "value %"])
         p.add(["pixel AUROC", fixed(pixelAUROC * 100, 2)])

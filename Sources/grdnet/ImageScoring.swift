@@ -26,15 +26,19 @@ final class ImageScorer {
 
     /// Loads a PNG mask and resizes it to the model geometry (area filter, then >= 50 % = set).
     static func maskAtModelSize(path: String, model: GRDNetModel) throws -> [UInt8] {
-        let mask = try loadPNGMask(path: path)
+        let mask = try namingFile(path) { try loadPNGMask(path: path) }
         let resize = FramePreprocessor(targetWidth: model.inputWidth, targetHeight: model.inputHeight,
                                        targetChannels: 1, crop: nil)
         let resized = try resize.prepare(mask.pixels, format: .grey, width: mask.width, height: mask.height)
         return resized.map { $0 >= 128 ? 255 : 0 }
     }
 
-    /// Fills the engine input from an image file (JPEG, or grey PNG).
+    /// Fills the engine input from an image file (JPEG, or grey PNG); a decode error names the file.
     func loadInput(path: String) throws {
+        try namingFile(path) { try decodeInput(path: path) }
+    }
+
+    private func decodeInput(path: String) throws {
         let lower = path.lowercased()
         if lower.hasSuffix(".png") {
             guard model.inputChannels == 1 else {
@@ -72,6 +76,16 @@ final class ImageScorer {
 
 /// The image paths of a list file: one per line, blank lines and `#` comments skipped, relative
 /// paths taken from the list's own folder.
+/// Runs `body`; an error from it that does not already name `path` is rethrown prefixed with
+/// `path` (the decoders' errors say what is wrong, e.g. "truncated JPEG", but not in which file).
+func namingFile<T>(_ path: String, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch {
+        let text = "\(error)"
+        if text.contains(path) { throw error }
+        throw ValidationError("\(path): \(text)")
+    }
+}
+
 func imageListFile(_ list: String) throws -> [String] {
     guard let text = try? String(contentsOfFile: list, encoding: .utf8) else {
         throw ValidationError("cannot read the list file \(list)")
@@ -88,10 +102,7 @@ func imageListFile(_ list: String) throws -> [String] {
 
 /// Image files (JPEG, PNG) directly inside a folder, sorted by name.
 func imageFiles(in folder: String) throws -> [String] {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw ValidationError("\(folder) is not a folder")
-    }
+    try requireFolder(folder, what: "image folder")
     let names = try FileManager.default.contentsOfDirectory(atPath: folder)
     let base = folder.hasSuffix("/") ? folder : folder + "/"
     return names.filter { n in
@@ -100,8 +111,25 @@ func imageFiles(in folder: String) throws -> [String] {
     }.sorted().map { base + $0 }
 }
 
+/// True when `path` exists and is a folder.
+func isFolder(_ path: String) -> Bool {
+    var isDirectory: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+}
+
+/// Throws an error naming `path` (and what it should have been) unless it is a folder: Foundation's
+/// own error for a missing folder reads "The file doesn't exist" with an NSCocoaErrorDomain dump.
+func requireFolder(_ path: String, what: String) throws {
+    var isDirectory: ObjCBool = false
+    if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+        throw ValidationError("\(what) \(path) does not exist")
+    }
+    if !isDirectory.boolValue { throw ValidationError("\(what) \(path) is a file, not a folder") }
+}
+
 /// Sub-folders of a folder, sorted by name.
 func subfolders(of folder: String) throws -> [String] {
+    try requireFolder(folder, what: "folder")
     let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
     return names.filter { n in
         var d: ObjCBool = false
