@@ -56,7 +56,8 @@ recipe="${RECIPE:-s11}"
 # 2-core AMD EPYC; ~95 min at 1 thread there, session 9); the older recipes keep the 1 thread they
 # were run with. A run reproduces bit for bit only on the same CPU kind and thread count: the
 # shipped file (s11) was trained at THREADS=2 on that AMD EPYC (AVX2); session 7's file at
-# THREADS=1 on an Intel CPU with AVX-512 (the card has the runs).
+# THREADS=1 on an Intel CPU with AVX-512 (the card has the runs). Pinning torch, oneDNN, OpenBLAS
+# and numpy to AVX2 on an AVX-512 CPU does not recover the AMD run (session 17), so no pins here.
 kind=two-stage
 threads_default=1
 synth='{"break_prob": 0.3}'
