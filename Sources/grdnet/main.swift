@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// grdnet: the operator's command-line tool.
 struct GRDNet: ParsableCommand {
@@ -28,4 +29,19 @@ struct GRDNet: ParsableCommand {
         ])
 }
 
-GRDNet.main()
+/// ArgumentParser's `main()` prints the root command's usage after every `ValidationError`, also
+/// one thrown from `run()` for a model file that does not open or a folder that is missing: that
+/// told an operator their command line was wrong when a file was. A `ValidationError` from `run()`
+/// is printed alone, with the exit code `main()` gives it (64); everything else (errors of the
+/// command line itself, --help, other errors of `run()`) goes to `exit(withError:)` as before.
+do {
+    var command = try GRDNet.parseAsRoot()
+    do {
+        try command.run()
+    } catch let error as ValidationError {
+        FileHandle.standardError.write(Data(("Error: " + GRDNet.message(for: error) + "\n").utf8))
+        GRDNet.exit(withError: GRDNet.exitCode(for: error))
+    }
+} catch {
+    GRDNet.exit(withError: error)
+}

@@ -40,3 +40,23 @@ def test_a_truncated_jpeg_is_named(tmp_path, grdnet_bin):
     r = _eval(grdnet_bin, tmp_path)
     assert r.returncode != 0
     assert f"{broken}: truncated JPEG" in r.stderr, r.stderr
+
+
+def test_a_missing_file_is_not_called_a_command_line_error(tmp_path, grdnet_bin):
+    # A model or folder that does not open is reported alone: the root usage line after it told
+    # operators their command was wrong. Exit code stays 64, as before.
+    (tmp_path / "test" / "good").mkdir(parents=True)
+    r = run_cli(grdnet_bin, "eval", "--model", str(tmp_path / "none.grdnet"), "--dataset", str(tmp_path))
+    assert r.returncode == 64, (r.returncode, r.stderr)
+    assert f"{tmp_path / 'none.grdnet'}" in r.stderr and "Usage:" not in r.stderr, r.stderr
+    r = run_cli(grdnet_bin, "images", str(tmp_path / "nowhere"))
+    assert r.returncode == 64 and "nowhere" in r.stderr and "Usage:" not in r.stderr, r.stderr
+
+
+def test_a_command_line_error_still_shows_the_subcommands_usage(grdnet_bin):
+    r = run_cli(grdnet_bin, "eval", "--dataset", "x")
+    assert r.returncode == 64 and "Usage: grdnet eval --model" in r.stderr, r.stderr
+    r = run_cli(grdnet_bin, "calibrate")
+    assert r.returncode == 64 and "Usage: grdnet calibrate" in r.stderr, r.stderr
+    r = run_cli(grdnet_bin, "eval", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("OVERVIEW:") and "Error" not in r.stdout + r.stderr
