@@ -19,7 +19,7 @@ public struct TextTable {
             var out = ""
             for (i, cell) in cells.enumerated() where i < widths.count {
                 let pad = String(repeating: " ", count: widths[i] - cell.count)
-                let numeric = i > 0 && cell.first.map { $0.isNumber || $0 == "-" } == true
+                let numeric = i > 0 && cell.first.map { $0.isNumber || $0 == "-" || $0 == "+" } == true
                 out += (i == 0 ? "" : "  ") + (numeric ? pad + cell : cell + (i == cells.count - 1 ? "" : pad))
             }
             return out

@@ -148,8 +148,20 @@ func parseRate(_ text: String) throws -> Double {
     return v
 }
 
-/// Prints a JSON object with sorted keys.
+/// Prints a JSON object with sorted keys. A metric that cannot be computed (pixel AUROC of a data
+/// set without defect masks) is NaN, which JSON cannot hold: it is written as null instead of
+/// failing the whole report.
 func printJSONObject(_ object: [String: Any]) throws {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+    let data = try JSONSerialization.data(withJSONObject: nonFiniteAsNull(object), options: [.sortedKeys, .prettyPrinted])
     print(String(decoding: data, as: UTF8.self))
+}
+
+private func nonFiniteAsNull(_ value: Any) -> Any {
+    switch value {
+    case let d as Double: return d.isFinite ? d : NSNull()
+    case let f as Float: return f.isFinite ? f : NSNull()
+    case let dict as [String: Any]: return dict.mapValues(nonFiniteAsNull)
+    case let array as [Any]: return array.map(nonFiniteAsNull)
+    default: return value
+    }
 }

@@ -202,6 +202,104 @@ public func areaUnderROC(negatives: [Double], positives: [Double]) -> Double {
     return (rankSum - np * (np + 1) / 2) / (np * nn)
 }
 
+/// Percentile-bootstrap interval of `areaUnderROC`: goods and defects are resampled separately
+/// (their counts are fixed by the data set). With a few dozen defects per class the interval is
+/// several points wide, which is what says whether two models really differ on a data set.
+/// Deterministic for a given seed. Nil when either side is empty.
+public func areaUnderROCInterval(negatives: [Double], positives: [Double], confidence: Double = 0.95,
+                                 resamples: Int = 2000, seed: UInt64 = 1) -> ClosedRange<Double>? {
+    guard !negatives.isEmpty, !positives.isEmpty, resamples > 1 else { return nil }
+    let model = ResampledAUROC(negatives: negatives, positives: positives)
+    var weights = BootstrapWeights(negatives: negatives.count, positives: positives.count, seed: seed)
+    var aucs: [Double] = []
+    aucs.reserveCapacity(resamples)
+    for _ in 0..<resamples {
+        weights.draw()
+        aucs.append(model.area(weights))
+    }
+    return percentileInterval(&aucs, confidence: confidence)
+}
+
+/// Paired-bootstrap interval of AUROC(A) - AUROC(B) for two models scored on the same images:
+/// `negativesA[i]` and `negativesB[i]` are one good image, `positivesA[j]` and `positivesB[j]` one
+/// defective image. Each resample draws images once and scores both models on them, so what the
+/// two models share (the hard images, the easy ones) cancels: a difference is resolved that two
+/// separate intervals, each several points wide, cannot. Nil when a side is empty or the counts differ.
+public func areaUnderROCDifferenceInterval(negativesA: [Double], positivesA: [Double],
+                                           negativesB: [Double], positivesB: [Double],
+                                           confidence: Double = 0.95, resamples: Int = 2000,
+                                           seed: UInt64 = 1) -> ClosedRange<Double>? {
+    guard !negativesA.isEmpty, !positivesA.isEmpty, resamples > 1,
+          negativesA.count == negativesB.count, positivesA.count == positivesB.count else { return nil }
+    let a = ResampledAUROC(negatives: negativesA, positives: positivesA)
+    let b = ResampledAUROC(negatives: negativesB, positives: positivesB)
+    var weights = BootstrapWeights(negatives: negativesA.count, positives: positivesA.count, seed: seed)
+    var differences: [Double] = []
+    differences.reserveCapacity(resamples)
+    for _ in 0..<resamples {
+        weights.draw()
+        differences.append(a.area(weights) - b.area(weights))
+    }
+    return percentileInterval(&differences, confidence: confidence)
+}
+
+private func percentileInterval(_ values: inout [Double], confidence: Double) -> ClosedRange<Double> {
+    values.sort()
+    let alpha = 1 - min(max(confidence, 0), 1)
+    return quantile(sorted: values, alpha / 2)...quantile(sorted: values, 1 - alpha / 2)
+}
+
+/// How many times each image is drawn in one bootstrap resample (goods and defects apart).
+private struct BootstrapWeights {
+    var negatives: [Int], positives: [Int]
+    var rng: SplitMix64
+
+    init(negatives n: Int, positives p: Int, seed: UInt64) {
+        negatives = [Int](repeating: 0, count: n)
+        positives = [Int](repeating: 0, count: p)
+        rng = SplitMix64(seed: seed)
+    }
+
+    mutating func draw() {
+        let n = negatives.count, p = positives.count
+        for i in 0..<n { negatives[i] = 0 }
+        for i in 0..<p { positives[i] = 0 }
+        for _ in 0..<n { negatives[Int.random(in: 0..<n, using: &rng)] += 1 }
+        for _ in 0..<p { positives[Int.random(in: 0..<p, using: &rng)] += 1 }
+    }
+}
+
+/// One model's scores sorted once into tie groups, so that the AUROC of a resample (the same
+/// images, drawn with repeats) costs O(n) instead of a sort.
+private struct ResampledAUROC {
+    /// Sorted (score, is defect, index into that side's weights).
+    let members: [(Double, Bool, Int)]
+    /// Start of each tie group in `members`, then `members.count`.
+    let groupStarts: [Int]
+
+    init(negatives: [Double], positives: [Double]) {
+        members = (negatives.enumerated().map { ($0.element, false, $0.offset) } +
+                   positives.enumerated().map { ($0.element, true, $0.offset) }).sorted { $0.0 < $1.0 }
+        var starts: [Int] = []
+        for (i, m) in members.enumerated() where i == 0 || m.0 != members[i - 1].0 { starts.append(i) }
+        starts.append(members.count)
+        groupStarts = starts
+    }
+
+    func area(_ w: BootstrapWeights) -> Double {
+        var below = 0.0, total = 0.0
+        for g in 0..<(groupStarts.count - 1) {
+            var gn = 0, gp = 0
+            for m in groupStarts[g]..<groupStarts[g + 1] {
+                if members[m].1 { gp += w.positives[members[m].2] } else { gn += w.negatives[members[m].2] }
+            }
+            total += Double(gp) * (below + 0.5 * Double(gn))
+            below += Double(gn)
+        }
+        return total / (Double(w.negatives.count) * Double(w.positives.count))
+    }
+}
+
 /// Clopper-Pearson (exact binomial) interval for `successes` out of `trials`.
 public func clopperPearson(successes x: Int, trials n: Int, confidence: Double = 0.95) -> ClosedRange<Double> {
     precondition(n > 0 && x >= 0 && x <= n)

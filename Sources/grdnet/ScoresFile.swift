@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+
+/// The image scores `grdnet eval --scores` writes: a header line `class<TAB>path<TAB>score`, then
+/// one line per image. Read back by `--baseline` to compare two models on the same images.
+/// Images are matched by class and file name, not by full path, so a data set that moved (another
+/// machine, another mount point) still matches.
+struct ImageScoresFile {
+    static let header = "class\tpath\tscore"
+
+    /// Score per `key(cls:path:)`.
+    let scores: [String: Double]
+    let path: String
+
+    static func key(cls: String, path: String) -> String {
+        cls + "/" + (path as NSString).lastPathComponent
+    }
+
+    static func line(cls: String, path: String, score: Float) -> String {
+        "\(cls)\t\(path)\t\(score)\n"
+    }
+
+    init(path: String) throws {
+        self.path = path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError(isFolder(path) ? "--baseline \(path) is a folder, not a scores file"
+                                                 : "--baseline \(path) cannot be read (does it exist?)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("--baseline \(path) is not text: give a file written by grdnet eval --scores")
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.last == "" { lines.removeLast() }
+        guard lines.first == Self.header else {
+            throw ValidationError("--baseline \(path): first line is not '\(Self.header.replacingOccurrences(of: "\t", with: "<TAB>"))': give a file written by grdnet eval --scores")
+        }
+        var scores: [String: Double] = [:]
+        for (n, line) in lines.enumerated().dropFirst() {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard fields.count == 3 else {
+                throw ValidationError("--baseline \(path) line \(n + 1): \(fields.count) tab-separated fields, expected 3 (class, path, score)")
+            }
+            guard let score = Double(fields[2]), score.isFinite else {
+                throw ValidationError("--baseline \(path) line \(n + 1): score '\(fields[2])' is not a number")
+            }
+            let key = Self.key(cls: String(fields[0]), path: String(fields[1]))
+            guard scores.updateValue(score, forKey: key) == nil else {
+                throw ValidationError("--baseline \(path) line \(n + 1): \(key) is listed twice")
+            }
+        }
+        guard !scores.isEmpty else { throw ValidationError("--baseline \(path) lists no images") }
+        self.scores = scores
+    }
+}
