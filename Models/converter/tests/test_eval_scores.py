@@ -1,7 +1,9 @@
 """`grdnet eval --scores`: every image's score on file, and the bootstrap interval of image AUROC."""
 import csv
 import json
+import os
 import subprocess
+from pathlib import Path
 
 from conftest import ROOT, run_cli
 
@@ -129,3 +131,37 @@ def test_a_wrong_baseline_file_is_named_before_scoring(tmp_path, grdnet_bin):
     # The broken image has no baseline score: named, with how many are missing.
     err = run("short.tsv", "\n".join(good))
     assert "has no score for 1 of the 15 images here (first: crack/broken.jpg)" in err, err
+
+
+def test_the_training_command_ends_with_the_paired_comparison(tmp_path, grdnet_bin):
+    """magnetic-tile.sh's last block, run as the script runs it: the committed file at HEAD of a
+    checkout against the file the run wrote (here the same file: a difference of exactly zero)."""
+    script = (ROOT / "Models" / "training" / "magnetic-tile.sh").read_text()
+    block = script[script.index("# The new file against the one committed at HEAD"):]
+    repo = tmp_path / "repo"
+    (repo / "Models").mkdir(parents=True)
+    (repo / "Models" / "magnetic-tile.grdnet").write_bytes(Path(SHIPPED).read_bytes())
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git[:3] + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "Models"], check=True)
+    subprocess.run(git + ["commit", "-qm", "model"], check=True)
+    data = tmp_path / "data"
+    for image in sorted(SAMPLES.glob("good_*.jpg"))[:2] + sorted(SAMPLES.glob("crack_*.jpg"))[:2]:
+        cls = image.name.split("_")[0]
+        (data / "test" / cls).mkdir(parents=True, exist_ok=True)
+        (data / "test" / cls / image.name).write_bytes(image.read_bytes())
+    run = tmp_path / "run"
+    run.mkdir()
+    env = dict(os.environ, GRD_ROOT=str(repo), run=str(run), models=str(repo / "Models"), data=str(data),
+               grdnet=grdnet_bin, THREADS="1")
+    r = subprocess.run(["bash", "-c", "set -euo pipefail\n" + block], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("against the baseline the file committed at HEAD, image AUROC on the same 4 images"), r.stdout
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("all defects") and "+0.00 to +0.00" in last and "not told apart" in last, r.stdout
+    assert (run / "committed-scores.tsv").exists() and (run / "swift-vs-committed.txt").exists()
+
+    # Outside a git checkout it says why there is no comparison, and does not fail the run.
+    env["GRD_ROOT"] = str(tmp_path / "not-a-repo")
+    r = subprocess.run(["bash", "-c", "set -euo pipefail\n" + block], env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "no paired comparison" in r.stdout, (r.stdout, r.stderr)
