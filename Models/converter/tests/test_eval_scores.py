@@ -165,3 +165,26 @@ def test_the_training_command_ends_with_the_paired_comparison(tmp_path, grdnet_b
     env["GRD_ROOT"] = str(tmp_path / "not-a-repo")
     r = subprocess.run(["bash", "-c", "set -euo pipefail\n" + block], env=env, capture_output=True, text=True)
     assert r.returncode == 0 and "no paired comparison" in r.stdout, (r.stdout, r.stderr)
+
+
+def test_pixel_auroc_has_an_interval_when_there_are_masks(tmp_path, grdnet_bin):
+    from PIL import Image
+
+    data = tmp_path / "data"
+    for image in sorted(SAMPLES.glob("good_*.jpg")) + sorted(SAMPLES.glob("crack_*.jpg")):
+        cls = image.name.split("_")[0]
+        (data / "test" / cls).mkdir(parents=True, exist_ok=True)
+        (data / "test" / cls / image.name).write_bytes(image.read_bytes())
+        if cls != "good":
+            # A mask over the middle third: defect pixels in every defective image.
+            w, h = Image.open(image).size
+            mask = Image.new("L", (w, h), 0)
+            mask.paste(255, (w // 3, h // 3, 2 * w // 3, 2 * h // 3))
+            (data / "ground_truth" / cls).mkdir(parents=True, exist_ok=True)
+            mask.save(data / "ground_truth" / cls / f"{image.stem}_mask.png")
+    r = run_cli(grdnet_bin, "eval", "--model", SHIPPED, "--dataset", str(data), "--threads", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["missing_masks"] == 0 and out["pixel_auroc"] is not None
+    lo, hi = out["pixel_auroc_ci95"]
+    assert 0 <= lo <= out["pixel_auroc"] <= hi <= 1 and lo < hi, (lo, out["pixel_auroc"], hi)
