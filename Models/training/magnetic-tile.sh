@@ -214,15 +214,13 @@ for p in int8 fp32; do
     "$grdnet" eval --model "$models/magnetic-tile.grdnet" --dataset "$data" --precision "$p" --threads "${THREADS:-2}" \
         | tee "$run/swift-$p.txt"
 done
-# The new file against the one committed at HEAD, on the same test images (paired bootstrap, Swift
-# int8): whether a rerun "reproduces the shipped figures" is a difference, and this test split
-# resolves differences only from a few points (session 18 in the card).
+# The new file against the one committed at HEAD, on the same test images (paired bootstrap of
+# image and pixel AUROC, Swift int8): whether a rerun "reproduces the shipped figures" is a
+# difference, and this test split resolves differences only from a few points (card, session 18).
 if git -C "$GRD_ROOT" show HEAD:Models/magnetic-tile.grdnet > "$run/committed.grdnet" 2>/dev/null; then
-    "$grdnet" eval --model "$run/committed.grdnet" --dataset "$data" --threads "${THREADS:-2}" \
-        --scores "$run/committed-scores.tsv" > "$run/committed-int8.txt"
     "$grdnet" eval --model "$models/magnetic-tile.grdnet" --dataset "$data" --threads "${THREADS:-2}" \
-        --baseline "$run/committed-scores.tsv" > "$run/swift-vs-committed.txt"
-    sed -n '/^against the baseline/,$p' "$run/swift-vs-committed.txt" | sed "s|$run/committed-scores.tsv|the file committed at HEAD|"
+        --baseline "$run/committed.grdnet" > "$run/swift-vs-committed.txt"
+    sed -n '/^against the baseline/,$p' "$run/swift-vs-committed.txt" | sed "s|$run/committed.grdnet|the file committed at HEAD|"
 else
     echo "no Models/magnetic-tile.grdnet committed at HEAD here (not a git checkout): no paired comparison"
 fi

@@ -87,7 +87,7 @@ public struct GoldenVector {
 /// corrupt or truncated file is rejected with a `ModelFileError` naming the problem.
 public final class GRDNetModel {
     public static let formatVersion: UInt32 = 1
-    static let magic: [UInt8] = [0x47, 0x52, 0x44, 0x4E, 0x45, 0x54, 0x00, 0x1A]  // "GRDNET\0\x1a"
+    public static let magic: [UInt8] = [0x47, 0x52, 0x44, 0x4E, 0x45, 0x54, 0x00, 0x1A]  // "GRDNET\0\x1a"
     static let headerSize = 64
     static let sectionEntrySize = 24
 

@@ -17,8 +17,8 @@ struct EvalCommand: ParsableCommand {
             curve up to 30 % false-positive rate), computed on the model's heatmap at model size. \
             Image and pixel AUROC have a 95 % bootstrap interval (images resampled, goods and defects \
             apart, 2000 resamples, fixed seed): where two models' intervals overlap widely, this data set \
-            does not tell them apart. --scores writes every image's score; --baseline reads another \
-            model's scores file and gives the paired difference, which resolves far smaller gaps.
+            does not tell them apart. --scores writes every image's score; --baseline takes another \
+            model (or its scores file) and gives the paired differences, which resolve far smaller gaps.
             """)
 
     @Option(help: "The .grdnet model.") var model: String
@@ -29,7 +29,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Write heatmap overlays (PNG) for this many images, spread over the classes.") var overlays = 0
     @Option(name: .customLong("overlay-dir"), help: "Folder for the overlays.") var overlayDir = "eval-overlays"
     @Option(help: "Write each image's class, path and image score here (tab-separated).") var scores: String?
-    @Option(help: ArgumentHelp("Another model's --scores file on the same images: prints the paired difference in image AUROC with its 95 % interval.", valueName: "scores-file")) var baseline: String?
+    @Option(help: ArgumentHelp("Another model to compare with on the same images: a .grdnet file (scored here too: image and pixel AUROC) or a --scores file of an earlier run (image AUROC). Prints the paired differences with their 95 % intervals.", valueName: "model-or-scores-file")) var baseline: String?
     @Flag(help: "Print one JSON object instead of tables.") var json = false
 
     func run() throws {
@@ -51,7 +51,7 @@ struct EvalCommand: ParsableCommand {
             if isFolder(path) { throw ValidationError("--scores \(path) is a folder; give a file name") }
         }
         // Read before scoring: a wrong file is named at once.
-        let baselineFile = try baseline.map { try ImageScoresFile(path: $0) }
+        let baselineSource = try baseline.map { try EvalBaseline.open($0, precision: precision, threads: threads, roiPath: roi) }
         let scorer = try ImageScorer(modelPath: model, precision: precision, threads: threads, roiPath: roi)
         let w = scorer.model.inputWidth, h = scorer.model.inputHeight
         var pixels = PixelMetrics()
@@ -61,7 +61,8 @@ struct EvalCommand: ParsableCommand {
         for c in classes { for p in try imageFiles(in: testDir + "/" + c) { items.append((c, p)) } }
         guard !items.isEmpty else { throw ValidationError("no images under \(testDir)") }
         var baselineScores: [String: [Double]] = [:]
-        if let b = baselineFile {
+        var basePixels = PixelMetrics()
+        if case .scores(let b) = baselineSource {
             let missing = items.filter { b.scores[ImageScoresFile.key(cls: $0.cls, path: $0.path)] == nil }
             if let first = missing.first {
                 throw ValidationError("--baseline \(b.path) has no score for \(missing.count) of the \(items.count) images here (first: \(ImageScoresFile.key(cls: first.cls, path: first.path))): was it written on this data set?")
@@ -78,16 +79,29 @@ struct EvalCommand: ParsableCommand {
             imageScores[item.cls, default: []].append(Double(score))
             if scores != nil { scoreLines += ImageScoresFile.line(cls: item.cls, path: item.path, score: score) }
             var mask = [UInt8](repeating: 0, count: w * h)
+            var maskPath: String?
             if item.cls != "good" {
                 let stem = ((item.path as NSString).lastPathComponent as NSString).deletingPathExtension
-                let maskPath = "\(dataset)/ground_truth/\(item.cls)/\(stem)_mask.png"
-                if FileManager.default.fileExists(atPath: maskPath) {
-                    mask = try ImageScorer.maskAtModelSize(path: maskPath, model: scorer.model)
+                let path = "\(dataset)/ground_truth/\(item.cls)/\(stem)_mask.png"
+                if FileManager.default.fileExists(atPath: path) {
+                    mask = try ImageScorer.maskAtModelSize(path: path, model: scorer.model)
+                    maskPath = path
                 } else {
                     missingMasks += 1
                 }
             }
             pixels.add(heatmap: scorer.engine.heatmap, mask: mask, roi: scorer.roi, width: w, height: h)
+            if case .model(let base, _) = baselineSource {
+                let baseScore = try base.score(path: item.path)
+                baselineScores[item.cls, default: []].append(Double(baseScore))
+                let bw = base.model.inputWidth, bh = base.model.inputHeight
+                var baseMask = mask
+                if bw != w || bh != h {
+                    baseMask = try maskPath.map { try ImageScorer.maskAtModelSize(path: $0, model: base.model) }
+                        ?? [UInt8](repeating: 0, count: bw * bh)
+                }
+                basePixels.add(heatmap: base.engine.heatmap, mask: baseMask, roi: base.roi, width: bw, height: bh)
+            }
             if i % overlayEvery == 0 && written < overlays {
                 let name = "\(item.cls)_\(((item.path as NSString).lastPathComponent as NSString).deletingPathExtension)_score\(fixed(Double(score), 3)).png"
                 let overlay = heatmapOverlay(base: scorer.inputImage(), heatmap: scorer.engine.heatmap)
@@ -115,9 +129,12 @@ struct EvalCommand: ParsableCommand {
                 throw ValidationError("cannot write the scores file \(path): \(error.localizedDescription)")
             }
         }
+        let pixelAUROC = pixels.auroc(), pixelAP = pixels.averagePrecision(), pro = pixels.pro(maxFPR: 0.3)
+        let pixelInterval = pixels.aurocInterval()
         // Paired comparison with the baseline: the same images, resampled together.
         var comparison: [(name: String, this: Double, base: Double, interval: ClosedRange<Double>?)] = []
-        if baselineFile != nil {
+        var pixelComparison: (name: String, this: Double, base: Double, interval: ClosedRange<Double>?)?
+        if baselineSource != nil {
             let baseGood = baselineScores["good"] ?? []
             func compare(_ name: String, _ mine: [Double], _ theirs: [Double]) {
                 comparison.append((name, areaUnderROC(negatives: good, positives: mine),
@@ -128,8 +145,9 @@ struct EvalCommand: ParsableCommand {
             for c in defectClasses { compare(c, imageScores[c] ?? [], baselineScores[c] ?? []) }
             compare("all defects", allDefects, defectClasses.flatMap { baselineScores[$0] ?? [] })
         }
-        let pixelAUROC = pixels.auroc(), pixelAP = pixels.averagePrecision(), pro = pixels.pro(maxFPR: 0.3)
-        let pixelInterval = pixels.aurocInterval()
+        if case .model = baselineSource, pixelAUROC.isFinite, basePixels.auroc().isFinite {
+            pixelComparison = ("pixels", pixelAUROC, basePixels.auroc(), PixelMetrics.aurocDifferenceInterval(pixels, basePixels))
+        }
 
         if json {
             var o: [String: Any] = [
@@ -144,12 +162,18 @@ struct EvalCommand: ParsableCommand {
             o["pixel_auroc_ci95"] = pair(pixelInterval)
             o["image_auroc_ci95_per_class"] = Dictionary(uniqueKeysWithValues: perClass.map { ($0.0, pair($0.3)) })
             if let path = scores { o["scores_file"] = path }
-            if let b = baselineFile {
+            if let b = baselineSource {
                 func row(_ r: (name: String, this: Double, base: Double, interval: ClosedRange<Double>?)) -> [String: Any] {
                     ["image_auroc": r.base, "difference": r.this - r.base, "difference_ci95": pair(r.interval)]
                 }
                 var base = row(comparison.last!)
                 base["file"] = b.path
+                if case .model = b { base["kind"] = "model" } else { base["kind"] = "scores" }
+                if let r = pixelComparison {
+                    base["pixel_auroc"] = r.base
+                    base["pixel_difference"] = r.this - r.base
+                    base["pixel_difference_ci95"] = pair(r.interval)
+                }
                 base["per_class"] = Dictionary(uniqueKeysWithValues: comparison.dropLast().map { ($0.name, row($0)) })
                 o["baseline"] = base
             }
@@ -176,11 +200,11 @@ struct EvalCommand: ParsableCommand {
         if missingMasks > 0 { print("warning: \(missingMasks) defective images had no mask (counted as all-good pixels)") }
         if written > 0 { print("\(written) heatmap overlays written to \(overlayDir)/") }
         if let path = scores { print("image scores written to \(path)") }
-        if let b = baselineFile {
+        if let b = baselineSource {
             print("")
-            print("against the baseline \(b.path), image AUROC on the same \(items.count) images (paired bootstrap, 2000 resamples):")
-            var c = TextTable(["class", "this model %", "baseline %", "difference", "95 % interval", "verdict"])
-            for r in comparison {
+            print("against the baseline \(b.path), AUROC on the same \(items.count) images (paired bootstrap, 2000 resamples):")
+            var c = TextTable(["AUROC of", "this model %", "baseline %", "difference", "95 % interval", "verdict"])
+            for r in comparison + (pixelComparison.map { [$0] } ?? []) {
                 let verdict: String
                 if let i = r.interval, i.lowerBound > 0 { verdict = "this model better" }
                 else if let i = r.interval, i.upperBound < 0 { verdict = "baseline better" }
@@ -189,6 +213,7 @@ struct EvalCommand: ParsableCommand {
                 c.add([r.name, fixed(r.this * 100, 2), fixed(r.base * 100, 2), signed((r.this - r.base) * 100), interval, verdict])
             }
             print(c.render())
+            if case .scores = b { print("(a scores file holds image scores only; give the baseline's .grdnet to compare pixel AUROC too)") }
         }
     }
 
@@ -266,39 +291,60 @@ struct PixelMetrics {
     /// resampled apart (as the image AUROC's goods and defects), each drawn image adding all its
     /// pixels. Nil when there are no defect or no good pixels.
     func aurocInterval(confidence: Double = 0.95, resamples: Int = 2000, seed: UInt64 = 1) -> ClosedRange<Double>? {
-        let withDefects = imagePositives.indices.filter { imagePositives[$0].contains { $0 > 0 } }
-        let without = imagePositives.indices.filter { !imagePositives[$0].contains { $0 > 0 } }
-        guard !withDefects.isEmpty, resamples > 1, negatives.contains(where: { $0 > 0 }) else { return nil }
-        let bins = PixelMetrics.intervalBins
+        PixelMetrics.bootstrap([self], confidence: confidence, resamples: resamples, seed: seed) { $0[0] }
+    }
+
+    /// Paired-bootstrap interval of `a.auroc() - b.auroc()` for two models on the same images in
+    /// the same order: each resample draws the images once for both.
+    static func aurocDifferenceInterval(_ a: PixelMetrics, _ b: PixelMetrics, confidence: Double = 0.95,
+                                        resamples: Int = 2000, seed: UInt64 = 1) -> ClosedRange<Double>? {
+        guard a.imagePositives.count == b.imagePositives.count else { return nil }
+        return bootstrap([a, b], confidence: confidence, resamples: resamples, seed: seed) { $0[0] - $0[1] }
+    }
+
+    /// Resamples the images of `metrics` (all on the same images), evaluates `statistic` on their
+    /// resampled pixel AUROCs, and returns its percentile interval. Strata come from the first.
+    private static func bootstrap(_ metrics: [PixelMetrics], confidence: Double, resamples: Int, seed: UInt64,
+                                  statistic: ([Double]) -> Double) -> ClosedRange<Double>? {
+        let first = metrics[0]
+        let withDefects = first.imagePositives.indices.filter { first.imagePositives[$0].contains { $0 > 0 } }
+        let without = first.imagePositives.indices.filter { !first.imagePositives[$0].contains { $0 > 0 } }
+        guard !withDefects.isEmpty, resamples > 1, first.negatives.contains(where: { $0 > 0 }) else { return nil }
         var rng = SplitMix64(seed: seed)
-        var weight = [Int](repeating: 0, count: imagePositives.count)
-        var neg = [Double](repeating: 0, count: bins), pos = neg
-        var aucs: [Double] = []
-        aucs.reserveCapacity(resamples)
+        var weight = [Int](repeating: 0, count: first.imagePositives.count)
+        var neg = [Double](repeating: 0, count: intervalBins), pos = neg
+        var values: [Double] = []
+        values.reserveCapacity(resamples)
         for _ in 0..<resamples {
             for i in weight.indices { weight[i] = 0 }
             for group in [withDefects, without] where !group.isEmpty {
                 for _ in group.indices { weight[group[Int.random(in: 0..<group.count, using: &rng)]] += 1 }
             }
-            for b in 0..<bins { neg[b] = 0; pos[b] = 0 }
-            for (i, w) in weight.enumerated() where w > 0 {
-                let d = Double(w)
-                imageNegatives[i].withUnsafeBufferPointer { h in for b in 0..<bins { neg[b] += d * Double(h[b]) } }
-                imagePositives[i].withUnsafeBufferPointer { h in for b in 0..<bins { pos[b] += d * Double(h[b]) } }
-            }
-            var below = 0.0, sum = 0.0, np = 0.0
-            for b in 0..<bins {
-                sum += pos[b] * (below + 0.5 * neg[b])
-                below += neg[b]
-                np += pos[b]
-            }
-            guard np > 0, below > 0 else { continue }
-            aucs.append(sum / (np * below))
+            let aucs = metrics.map { $0.resampledAUROC(weight, neg: &neg, pos: &pos) }
+            if aucs.allSatisfy({ $0.isFinite }) { values.append(statistic(aucs)) }
         }
-        guard aucs.count > 1 else { return nil }
-        aucs.sort()
+        guard values.count > 1 else { return nil }
+        values.sort()
         let alpha = 1 - min(max(confidence, 0), 1)
-        return quantile(sorted: aucs, alpha / 2)...quantile(sorted: aucs, 1 - alpha / 2)
+        return quantile(sorted: values, alpha / 2)...quantile(sorted: values, 1 - alpha / 2)
+    }
+
+    /// Pixel AUROC over the images drawn `weight[i]` times each (coarse bins); NaN if a side is empty.
+    private func resampledAUROC(_ weight: [Int], neg: inout [Double], pos: inout [Double]) -> Double {
+        let bins = PixelMetrics.intervalBins
+        for b in 0..<bins { neg[b] = 0; pos[b] = 0 }
+        for (i, w) in weight.enumerated() where w > 0 {
+            let d = Double(w)
+            imageNegatives[i].withUnsafeBufferPointer { h in for b in 0..<bins { neg[b] += d * Double(h[b]) } }
+            imagePositives[i].withUnsafeBufferPointer { h in for b in 0..<bins { pos[b] += d * Double(h[b]) } }
+        }
+        var below = 0.0, sum = 0.0, np = 0.0
+        for b in 0..<bins {
+            sum += pos[b] * (below + 0.5 * neg[b])
+            below += neg[b]
+            np += pos[b]
+        }
+        return np > 0 && below > 0 ? sum / (np * below) : .nan
     }
 
     /// Average precision: sum over thresholds (high to low) of precision x recall increment.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GRDRuntime
 
 /// The image scores `grdnet eval --scores` writes: a header line `class<TAB>path<TAB>score`, then
 /// one line per image. Read back by `--baseline` to compare two models on the same images.
@@ -50,5 +51,31 @@ struct ImageScoresFile {
         }
         guard !scores.isEmpty else { throw ValidationError("--baseline \(path) lists no images") }
         self.scores = scores
+    }
+}
+
+/// What `grdnet eval --baseline` compares with: another model, run here on the same images (image
+/// and pixel AUROC), or the scores file of an earlier run (image AUROC only). Told apart by the
+/// model file's magic bytes, so either can be given under any name.
+enum EvalBaseline {
+    case scores(ImageScoresFile)
+    case model(ImageScorer, path: String)
+
+    var path: String {
+        switch self {
+        case .scores(let file): return file.path
+        case .model(_, let path): return path
+        }
+    }
+
+    static func open(_ path: String, precision: String, threads: Int, roiPath: String?) throws -> EvalBaseline {
+        let head = FileHandle(forReadingAtPath: path).map { handle in
+            defer { try? handle.close() }
+            return [UInt8](handle.readData(ofLength: GRDNetModel.magic.count))
+        }
+        if head == GRDNetModel.magic {
+            return .model(try ImageScorer(modelPath: path, precision: precision, threads: threads, roiPath: roiPath), path: path)
+        }
+        return .scores(try ImageScoresFile(path: path))
     }
 }

@@ -84,6 +84,7 @@ def test_scores_file_matches_the_reported_auroc_and_lies_in_its_interval(tmp_pat
     # Against an inverted one, the table says this model is better, with the difference signed.
     header = next(l for l in table_out.splitlines() if l.startswith("against the baseline"))
     assert str(inverted) in header and "same 14 images" in header, header
+    assert "scores file holds image scores only" in table_out
     rows = [l for l in table_out.splitlines() if l.startswith("all defects")]
     assert len(rows) == 2 and "this model better" in rows[1], rows
     assert f"+{out['image_auroc'] * 100:.2f}" in rows[1], rows[1]
@@ -156,10 +157,10 @@ def test_the_training_command_ends_with_the_paired_comparison(tmp_path, grdnet_b
                grdnet=grdnet_bin, THREADS="1")
     r = subprocess.run(["bash", "-c", "set -euo pipefail\n" + block], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("against the baseline the file committed at HEAD, image AUROC on the same 4 images"), r.stdout
+    assert r.stdout.startswith("against the baseline the file committed at HEAD, AUROC on the same 4 images"), r.stdout
     last = r.stdout.strip().splitlines()[-1]
     assert last.startswith("all defects") and "+0.00 to +0.00" in last and "not told apart" in last, r.stdout
-    assert (run / "committed-scores.tsv").exists() and (run / "swift-vs-committed.txt").exists()
+    assert (run / "swift-vs-committed.txt").exists()
 
     # Outside a git checkout it says why there is no comparison, and does not fail the run.
     env["GRD_ROOT"] = str(tmp_path / "not-a-repo")
@@ -182,9 +183,18 @@ def test_pixel_auroc_has_an_interval_when_there_are_masks(tmp_path, grdnet_bin):
             mask.paste(255, (w // 3, h // 3, 2 * w // 3, 2 * h // 3))
             (data / "ground_truth" / cls).mkdir(parents=True, exist_ok=True)
             mask.save(data / "ground_truth" / cls / f"{image.stem}_mask.png")
-    r = run_cli(grdnet_bin, "eval", "--model", SHIPPED, "--dataset", str(data), "--threads", "1", "--json")
+    # The baseline is a model file (under a name without .grdnet: the magic bytes tell), here the
+    # same model: every paired difference, image and pixel, is exactly zero.
+    twin = tmp_path / "same-model.bin"
+    twin.write_bytes(Path(SHIPPED).read_bytes())
+    r = run_cli(grdnet_bin, "eval", "--model", SHIPPED, "--dataset", str(data), "--threads", "1", "--json",
+                "--baseline", str(twin))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["missing_masks"] == 0 and out["pixel_auroc"] is not None
     lo, hi = out["pixel_auroc_ci95"]
     assert 0 <= lo <= out["pixel_auroc"] <= hi <= 1 and lo < hi, (lo, out["pixel_auroc"], hi)
+    base = out["baseline"]
+    assert base["kind"] == "model" and base["pixel_auroc"] == out["pixel_auroc"]
+    assert base["pixel_difference"] == 0 and base["pixel_difference_ci95"] == [0, 0]
+    assert base["difference"] == 0 and base["difference_ci95"] == [0, 0]
