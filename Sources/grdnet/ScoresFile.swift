@@ -69,9 +69,11 @@ enum EvalBaseline {
     }
 
     static func open(_ path: String, precision: String, threads: Int, roiPath: String?) throws -> EvalBaseline {
-        let head = FileHandle(forReadingAtPath: path).map { handle in
+        // A folder opens as a FileHandle, and readData(ofLength:) then traps: check first.
+        if isFolder(path) { throw ValidationError("--baseline \(path) is a folder, not a model or scores file") }
+        let head = try FileHandle(forReadingAtPath: path).map { handle in
             defer { try? handle.close() }
-            return [UInt8](handle.readData(ofLength: GRDNetModel.magic.count))
+            return [UInt8](try handle.read(upToCount: GRDNetModel.magic.count) ?? Data())
         }
         if head == GRDNetModel.magic {
             return .model(try ImageScorer(modelPath: path, precision: precision, threads: threads, roiPath: roiPath), path: path)

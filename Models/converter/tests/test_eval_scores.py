@@ -125,6 +125,11 @@ def test_a_wrong_baseline_file_is_named_before_scoring(tmp_path, grdnet_bin):
         return r.stderr
 
     assert "cannot be read" in run("none.tsv")
+    (tmp_path / "folder").mkdir()
+    assert "is a folder, not a model or scores file" in run("folder")
+    # A damaged model file as the baseline: the model reader's own error, naming the file.
+    (tmp_path / "cut.grdnet").write_bytes(Path(SHIPPED).read_bytes()[:5000])
+    assert f"model file {tmp_path / 'cut.grdnet'}: header says" in run("cut.grdnet")
     assert "first line is not 'class<TAB>path<TAB>score'" in run("header.tsv", "path,score\n")
     assert "line 3: 2 tab-separated fields, expected 3" in run("fields.tsv", "\n".join(good[:2] + ["a\tb"]))
     assert "line 2: score 'high' is not a number" in run("nan.tsv", "\n".join([good[0], good[1].rsplit("\t", 1)[0] + "\thigh"]))
