@@ -135,6 +135,8 @@ public final class GRDNetModel {
         defer { close(fd) }
         var st = stat()
         if fstat(fd, &st) != 0 { throw ModelFileError(path: path, problem: "cannot stat (\(String(cString: strerror(errno))))") }
+        // A folder opens read-only too; mmap's "No such device" would not say what is wrong.
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw ModelFileError(path: path, problem: "is a folder, not a model file") }
         let size = Int(st.st_size)
         if size < GRDNetModel.headerSize {
             throw ModelFileError(path: path, problem: "file is \(size) bytes, shorter than the \(GRDNetModel.headerSize)-byte header (truncated or not a model)")

@@ -70,7 +70,14 @@ struct EvalCommand: ParsableCommand {
             for item in items { baselineScores[item.cls, default: []].append(b.scores[ImageScoresFile.key(cls: item.cls, path: item.path)]!) }
         }
         let overlayEvery = overlays > 0 ? max(1, items.count / overlays) : Int.max
-        if overlays > 0 { try FileManager.default.createDirectory(atPath: overlayDir, withIntermediateDirectories: true) }
+        if overlays > 0 {
+            if FileManager.default.fileExists(atPath: overlayDir) && !isFolder(overlayDir) {
+                throw ValidationError("--overlay-dir \(overlayDir) is a file, not a folder")
+            }
+            do { try FileManager.default.createDirectory(atPath: overlayDir, withIntermediateDirectories: true) } catch {
+                throw ValidationError("cannot create the overlay folder \(overlayDir): \(error.localizedDescription)")
+            }
+        }
         var written = 0
         var missingMasks = 0
         let start = Date()

@@ -103,6 +103,12 @@ final class ModelLoaderTests: XCTestCase {
         XCTAssertThrowsError(try GRDNetModel(path: "/nonexistent/x.grdnet")) { e in
             XCTAssertTrue("\(e)".contains("cannot open"))
         }
+        let folder = NSTemporaryDirectory() + "grdnet-model-folder-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        XCTAssertThrowsError(try GRDNetModel(path: folder)) { e in
+            XCTAssertTrue("\(e)".contains("\(folder): is a folder, not a model file"), "\(e)")
+        }
     }
 
     /// Thousands of mutated and truncated files: each is rejected with a ModelFileError or loads

@@ -60,3 +60,15 @@ def test_a_command_line_error_still_shows_the_subcommands_usage(grdnet_bin):
     assert r.returncode == 64 and "Usage: grdnet calibrate" in r.stderr, r.stderr
     r = run_cli(grdnet_bin, "eval", "--help")
     assert r.returncode == 0 and r.stdout.startswith("OVERVIEW:") and "Error" not in r.stdout + r.stderr
+
+
+def test_a_folder_for_a_file_and_a_file_for_a_folder_are_named(tmp_path, grdnet_bin):
+    (tmp_path / "test" / "good").mkdir(parents=True)
+    good = sorted(SAMPLES.glob("good_*.jpg"))[0]
+    (tmp_path / "test" / "good" / good.name).write_bytes(good.read_bytes())
+    r = run_cli(grdnet_bin, "eval", "--model", str(tmp_path), "--dataset", str(tmp_path))
+    assert r.returncode == 64 and f"model file {tmp_path}: is a folder, not a model file" in r.stderr, r.stderr
+    (tmp_path / "file").write_text("x")
+    r = run_cli(grdnet_bin, "eval", "--model", SHIPPED, "--dataset", str(tmp_path), "--overlays", "1",
+                "--overlay-dir", str(tmp_path / "file"))
+    assert r.returncode == 64 and "is a file, not a folder" in r.stderr and "NSCocoaErrorDomain" not in r.stderr, r.stderr
