@@ -55,6 +55,8 @@ struct EvalCommand: ParsableCommand {
         let scorer = try ImageScorer(modelPath: model, precision: precision, threads: threads, roiPath: roi)
         let w = scorer.model.inputWidth, h = scorer.model.inputHeight
         var pixels = PixelMetrics()
+        // Per class, the pixels of its images; a defect class's pixel metrics add the good images'.
+        var pixelsByClass: [String: PixelMetrics] = [:]
         var imageScores: [String: [Double]] = [:]
         var scoreLines = ImageScoresFile.header + "\n"
         var items: [(cls: String, path: String)] = []
@@ -98,6 +100,7 @@ struct EvalCommand: ParsableCommand {
                 }
             }
             pixels.add(heatmap: scorer.engine.heatmap, mask: mask, roi: scorer.roi, width: w, height: h)
+            pixelsByClass[item.cls, default: PixelMetrics()].add(heatmap: scorer.engine.heatmap, mask: mask, roi: scorer.roi, width: w, height: h)
             if case .model(let base, _) = baselineSource {
                 let baseScore = try base.score(path: item.path)
                 baselineScores[item.cls, default: []].append(Double(baseScore))
@@ -138,6 +141,12 @@ struct EvalCommand: ParsableCommand {
         }
         let pixelAUROC = pixels.auroc(), pixelAP = pixels.averagePrecision(), pro = pixels.pro(maxFPR: 0.3)
         let pixelInterval = pixels.aurocInterval()
+        // Each defect class against all good images, as the image AUROC per class.
+        let goodPixels = pixelsByClass["good"] ?? PixelMetrics()
+        let pixelPerClass = defectClasses.map { c in
+            let m = goodPixels.merged(with: pixelsByClass[c] ?? PixelMetrics())
+            return (name: c, auroc: m.auroc(), interval: m.aurocInterval(), ap: m.averagePrecision(), pro: m.pro(maxFPR: 0.3))
+        }
         // Paired comparison with the baseline: the same images, resampled together.
         var comparison: [(name: String, this: Double, base: Double, interval: ClosedRange<Double>?)] = []
         var pixelComparison: (name: String, this: Double, base: Double, interval: ClosedRange<Double>?)?
@@ -168,6 +177,9 @@ struct EvalCommand: ParsableCommand {
             o["image_auroc_ci95"] = pair(imageInterval)
             o["pixel_auroc_ci95"] = pair(pixelInterval)
             o["image_auroc_ci95_per_class"] = Dictionary(uniqueKeysWithValues: perClass.map { ($0.0, pair($0.3)) })
+            o["pixel_per_class"] = Dictionary(uniqueKeysWithValues: pixelPerClass.map {
+                ($0.name, ["pixel_auroc": $0.auroc, "pixel_auroc_ci95": pair($0.interval), "pixel_ap": $0.ap, "pro_0_3": $0.pro] as [String: Any])
+            })
             if let path = scores { o["scores_file"] = path }
             if let b = baselineSource {
                 func row(_ r: (name: String, this: Double, base: Double, interval: ClosedRange<Double>?)) -> [String: Any] {
@@ -196,14 +208,14 @@ struct EvalCommand: ParsableCommand {
         t.add(["all defects", String(allDefects.count), fixed(imageAUROC * 100, 2), interval(imageInterval)])
         print("model \(model) (\(precision), \(threads) thread\(threads == 1 ? "" : "s")) on \(dataset): \(items.count) images in \(fixed(seconds, 1)) s")
         print(t.render())
-        var p = TextTable(["pixel metric (model size \(w)x\(h))", "value %", "95 % interval"])
+        var p = TextTable(["pixels (model size \(w)x\(h))", "pixel AUROC %", "95 % interval", "pixel AP %", "PRO % (FPR <= 30 %)"])
         // NaN: no defect pixel in any mask, so nothing to rank; say so rather than print "nan".
-        func percent(_ v: Double) -> String { v.isFinite ? fixed(v * 100, 2) : "- (no defect pixels)" }
-        p.add(["pixel AUROC", percent(pixelAUROC), interval(pixelInterval)])
-        p.add(["pixel AP", percent(pixelAP), ""])
-        p.add(["PRO (FPR <= 30 %)", percent(pro), ""])
+        func percent(_ v: Double) -> String { v.isFinite ? fixed(v * 100, 2) : "-" }
+        for r in pixelPerClass { p.add([r.name + " + good", percent(r.auroc), interval(r.interval), percent(r.ap), percent(r.pro)]) }
+        p.add(["all images", percent(pixelAUROC), interval(pixelInterval), percent(pixelAP), percent(pro)])
         print("")
         print(p.render())
+        if !pixelAUROC.isFinite { print("no defect pixels in any mask: the pixel metrics cannot be computed") }
         if missingMasks > 0 { print("warning: \(missingMasks) defective images had no mask (counted as all-good pixels)") }
         if written > 0 { print("\(written) heatmap overlays written to \(overlayDir)/") }
         if let path = scores { print("image scores written to \(path)") }
@@ -292,6 +304,16 @@ struct PixelMetrics {
             negBelow += Double(negatives[b])
         }
         return sum / (np * nn)
+    }
+
+    /// The metrics of both image sets together (a defect class with the good images).
+    func merged(with other: PixelMetrics) -> PixelMetrics {
+        var m = self
+        for b in 0..<PixelMetrics.bins { m.positives[b] += other.positives[b]; m.negatives[b] += other.negatives[b] }
+        m.regions += other.regions
+        m.imageNegatives += other.imageNegatives
+        m.imagePositives += other.imagePositives
+        return m
     }
 
     /// Percentile-bootstrap interval of `auroc()`: images with and without defect pixels are

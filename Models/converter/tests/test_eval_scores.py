@@ -199,6 +199,10 @@ def test_pixel_auroc_has_an_interval_when_there_are_masks(tmp_path, grdnet_bin):
     assert out["missing_masks"] == 0 and out["pixel_auroc"] is not None
     lo, hi = out["pixel_auroc_ci95"]
     assert 0 <= lo <= out["pixel_auroc"] <= hi <= 1 and lo < hi, (lo, out["pixel_auroc"], hi)
+    # Per class: the class's images with all good images (the only class here: the same pixels).
+    crack = out["pixel_per_class"]["crack"]
+    assert abs(crack["pixel_auroc"] - out["pixel_auroc"]) < 1e-12 and crack["pixel_ap"] == out["pixel_ap"]
+    assert crack["pixel_auroc_ci95"][0] <= crack["pixel_auroc"] <= crack["pixel_auroc_ci95"][1]
     base = out["baseline"]
     assert base["kind"] == "model" and base["pixel_auroc"] == out["pixel_auroc"]
     assert base["pixel_difference"] == 0 and base["pixel_difference_ci95"] == [0, 0]
