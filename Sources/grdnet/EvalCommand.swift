@@ -54,8 +54,8 @@ struct EvalCommand: ParsableCommand {
         let baselineSource = try baseline.map { try EvalBaseline.open($0, precision: precision, threads: threads, roiPath: roi) }
         let scorer = try ImageScorer(modelPath: model, precision: precision, threads: threads, roiPath: roi)
         let w = scorer.model.inputWidth, h = scorer.model.inputHeight
-        var pixels = PixelMetrics()
-        // Per class, the pixels of its images; a defect class's pixel metrics add the good images'.
+        // Per class, the pixels of its images; a defect class's pixel metrics add the good images',
+        // the whole set's are all classes merged (in item order, as the baseline's are added).
         var pixelsByClass: [String: PixelMetrics] = [:]
         var imageScores: [String: [Double]] = [:]
         var scoreLines = ImageScoresFile.header + "\n"
@@ -99,7 +99,6 @@ struct EvalCommand: ParsableCommand {
                     missingMasks += 1
                 }
             }
-            pixels.add(heatmap: scorer.engine.heatmap, mask: mask, roi: scorer.roi, width: w, height: h)
             pixelsByClass[item.cls, default: PixelMetrics()].add(heatmap: scorer.engine.heatmap, mask: mask, roi: scorer.roi, width: w, height: h)
             if case .model(let base, _) = baselineSource {
                 let baseScore = try base.score(path: item.path)
@@ -134,6 +133,7 @@ struct EvalCommand: ParsableCommand {
                                 scoresFile: scores)
         report.baselinePath = baselineSource?.path
         if case .model = baselineSource { report.baselineIsModel = true }
+        let pixels = classes.reduce(PixelMetrics()) { $0.merged(with: pixelsByClass[$1] ?? PixelMetrics()) }
         report.measure(defectClasses: classes.filter { $0 != "good" }, imageScores: imageScores,
                        pixels: pixels, pixelsByClass: pixelsByClass,
                        baselineScores: baselineSource == nil ? nil : baselineScores,

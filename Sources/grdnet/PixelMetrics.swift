@@ -114,9 +114,7 @@ struct PixelMetrics {
             if aucs.allSatisfy({ $0.isFinite }) { values.append(statistic(aucs)) }
         }
         guard values.count > 1 else { return nil }
-        values.sort()
-        let alpha = 1 - min(max(confidence, 0), 1)
-        return quantile(sorted: values, alpha / 2)...quantile(sorted: values, 1 - alpha / 2)
+        return percentileInterval(values, confidence: confidence)
     }
 
     /// Pixel AUROC over the images drawn `weight[i]` times each (coarse bins); NaN if a side is empty.

@@ -24,8 +24,7 @@ struct ImageScoresFile {
     init(path: String) throws {
         self.path = path
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError(isFolder(path) ? "--baseline \(path) is a folder, not a scores file"
-                                                 : "--baseline \(path) cannot be read (does it exist?)")
+            throw ValidationError("--baseline \(path) cannot be read (does it exist?)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ValidationError("--baseline \(path) is not text: give a file written by grdnet eval --scores")

@@ -208,16 +208,9 @@ public func areaUnderROC(negatives: [Double], positives: [Double]) -> Double {
 /// Deterministic for a given seed. Nil when either side is empty.
 public func areaUnderROCInterval(negatives: [Double], positives: [Double], confidence: Double = 0.95,
                                  resamples: Int = 2000, seed: UInt64 = 1) -> ClosedRange<Double>? {
-    guard !negatives.isEmpty, !positives.isEmpty, resamples > 1 else { return nil }
-    let model = ResampledAUROC(negatives: negatives, positives: positives)
-    var weights = BootstrapWeights(negatives: negatives.count, positives: positives.count, seed: seed)
-    var aucs: [Double] = []
-    aucs.reserveCapacity(resamples)
-    for _ in 0..<resamples {
-        weights.draw()
-        aucs.append(model.area(weights))
-    }
-    return percentileInterval(&aucs, confidence: confidence)
+    guard !negatives.isEmpty, !positives.isEmpty else { return nil }
+    return bootstrapAUROC([ResampledAUROC(negatives: negatives, positives: positives)],
+                          confidence: confidence, resamples: resamples, seed: seed) { $0[0] }
 }
 
 /// Paired-bootstrap interval of AUROC(A) - AUROC(B) for two models scored on the same images:
@@ -229,24 +222,33 @@ public func areaUnderROCDifferenceInterval(negativesA: [Double], positivesA: [Do
                                            negativesB: [Double], positivesB: [Double],
                                            confidence: Double = 0.95, resamples: Int = 2000,
                                            seed: UInt64 = 1) -> ClosedRange<Double>? {
-    guard !negativesA.isEmpty, !positivesA.isEmpty, resamples > 1,
+    guard !negativesA.isEmpty, !positivesA.isEmpty,
           negativesA.count == negativesB.count, positivesA.count == positivesB.count else { return nil }
-    let a = ResampledAUROC(negatives: negativesA, positives: positivesA)
-    let b = ResampledAUROC(negatives: negativesB, positives: positivesB)
-    var weights = BootstrapWeights(negatives: negativesA.count, positives: positivesA.count, seed: seed)
-    var differences: [Double] = []
-    differences.reserveCapacity(resamples)
-    for _ in 0..<resamples {
-        weights.draw()
-        differences.append(a.area(weights) - b.area(weights))
-    }
-    return percentileInterval(&differences, confidence: confidence)
+    return bootstrapAUROC([ResampledAUROC(negatives: negativesA, positives: positivesA),
+                           ResampledAUROC(negatives: negativesB, positives: positivesB)],
+                          confidence: confidence, resamples: resamples, seed: seed) { $0[0] - $0[1] }
 }
 
-private func percentileInterval(_ values: inout [Double], confidence: Double) -> ClosedRange<Double> {
-    values.sort()
+/// Resamples the images of `models` (all scored on the same images) together and returns the
+/// percentile interval of `statistic` over their resampled AUROCs.
+private func bootstrapAUROC(_ models: [ResampledAUROC], confidence: Double, resamples: Int, seed: UInt64,
+                            statistic: ([Double]) -> Double) -> ClosedRange<Double>? {
+    guard resamples > 1 else { return nil }
+    var weights = BootstrapWeights(negatives: models[0].negativeCount, positives: models[0].positiveCount, seed: seed)
+    var values: [Double] = []
+    values.reserveCapacity(resamples)
+    for _ in 0..<resamples {
+        weights.draw()
+        values.append(statistic(models.map { $0.area(weights) }))
+    }
+    return percentileInterval(values, confidence: confidence)
+}
+
+/// The central `confidence` share of `values` (percentile method, type-7 quantiles).
+public func percentileInterval(_ values: [Double], confidence: Double) -> ClosedRange<Double> {
+    let sorted = values.sorted()
     let alpha = 1 - min(max(confidence, 0), 1)
-    return quantile(sorted: values, alpha / 2)...quantile(sorted: values, 1 - alpha / 2)
+    return quantile(sorted: sorted, alpha / 2)...quantile(sorted: sorted, 1 - alpha / 2)
 }
 
 /// How many times each image is drawn in one bootstrap resample (goods and defects apart).
@@ -276,8 +278,11 @@ private struct ResampledAUROC {
     let members: [(Double, Bool, Int)]
     /// Start of each tie group in `members`, then `members.count`.
     let groupStarts: [Int]
+    let negativeCount: Int, positiveCount: Int
 
     init(negatives: [Double], positives: [Double]) {
+        negativeCount = negatives.count
+        positiveCount = positives.count
         members = (negatives.enumerated().map { ($0.element, false, $0.offset) } +
                    positives.enumerated().map { ($0.element, true, $0.offset) }).sorted { $0.0 < $1.0 }
         var starts: [Int] = []
