@@ -65,6 +65,7 @@ net=()
 stage1=(--iters 2600 --precision fp32)
 val1=100
 qat_extra=()
+aug=()
 # s8 and s10 (session 8's experiment, both stages): 30% breaks (a third of them small chips), 15%
 # dark pits, 15% thin cracks, the rest Perlin (30% of those faint). s3 and s4 spell out their own.
 mix8='{"break_prob": 0.3, "small_break_prob": 0.3, "pit_prob": 0.15, "crack_prob": 0.15, "faint_prob": 0.3}'
@@ -74,6 +75,10 @@ wide_unet=(--widths '{"unet_widths": [8, 16, 48, 96, 128]}' --channels-last)
 case "$recipe" in
     # s11: the fine-tune rounds the skip joins as the converter rescales them (qat.py, session 14)
     s11) threads_default=2; net=("${wide_unet[@]}"); qat_extra=(--qat-balance-gamma 0.25) ;;
+    # s12 (session 19's experiment): s11 with the good images also flipped upside down and their
+    # gamma and gain jittered by up to 20%, in both stages (other lighting, the same defects)
+    s12) threads_default=2; net=("${wide_unet[@]}"); qat_extra=(--qat-balance-gamma 0.25)
+         aug=(--vflip --photometric 0.2) ;;
     # s10: s8's mix on s9's network; stage 1 validated every 200 iterations (~0.75 min each) to
     # pay for the mix
     s10) threads_default=2; net=("${wide_unet[@]}"); synth="$mix8"; val1=200 ;;
@@ -84,7 +89,7 @@ case "$recipe" in
     # bf16 autocast where the CPU has it; the beta1 0.9 run still improved at 1500)
     s6) stage1=(--iters 2200) ;;
     s5 | s4 | s3) kind="$recipe" ;;
-    *) echo "magnetic-tile.sh: unknown RECIPE=$recipe (known: s11, the default; s10, s9, s8, s7, s6, s5, s4, s3)" >&2
+    *) echo "magnetic-tile.sh: unknown RECIPE=$recipe (known: s11, the default; s12, s10, s9, s8, s7, s6, s5, s4, s3)" >&2
        exit 2 ;;
 esac
 threads="${THREADS:-$threads_default}"
@@ -92,7 +97,7 @@ threads="${THREADS:-$threads_default}"
 # selection and bookkeeping; each recipe adds its schedule and output folder
 beta09=(--crop 256 --batch 4 --synth "$synth" --focal-alpha 0.25 --beta1 0.9 --select hard-z
         --stats-images 128 --keep-val-checkpoints --ckpt-every 50 --threads "$threads" --seed 0
-        ${net[@]+"${net[@]}"})
+        ${net[@]+"${net[@]}"} ${aug[@]+"${aug[@]}"})
 if [ "${3:-}" != "--ship-only" ]; then
     case "$kind" in
     two-stage)

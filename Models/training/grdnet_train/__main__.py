@@ -32,6 +32,9 @@ def main(argv=None) -> int:
                    help="stop at this iteration; the cosine LR schedule still spans --iters")
     t.add_argument("--max-minutes", type=float, default=0.0, help="stop early after this long")
     t.add_argument("--no-textures", action="store_true", help="no GIMP texture fills")
+    t.add_argument("--vflip", action="store_true", help="also flip good images upside down (default: left-right only)")
+    t.add_argument("--photometric", type=float, default=0.0,
+                   help="jitter the good images' gamma and gain by up to this fraction (0 = off)")
     t.add_argument("--widths", default=None, help="JSON ModelConfig overrides")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     t.add_argument("--init", default="", help="start from this checkpoint's weights (a new schedule)")
@@ -101,7 +104,8 @@ def main(argv=None) -> int:
                           textures=not a.no_textures, model=mc, init=a.init, warmup=a.warmup, qat=a.qat, qat_observe=a.qat_observe, qat_balance_gamma=a.qat_balance_gamma,
                           focal_alpha=a.focal_alpha, w_bce=a.w_bce, w_adv=a.w_adv, lr_d=a.lr_d, betas_g=(a.beta1, 0.999),
                           select=a.select, stats_images=a.stats_images,
-                          keep_val_checkpoints=a.keep_val_checkpoints, channels_last=a.channels_last)
+                          keep_val_checkpoints=a.keep_val_checkpoints, channels_last=a.channels_last,
+                          vflip=a.vflip, photometric=a.photometric)
         if a.synth:
             cfg.synth.update(json.loads(a.synth))
         train(cfg, resume=a.resume)

@@ -255,13 +255,22 @@ class DefectSynthesizer:
         return xn.astype(np.float32), m * roi
 
 
+def photometric_jitter(img: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """A good part under other lighting: gamma exp(U(-p, p)), then gain 1 + U(-p, p), clipped to
+    [0, 1]. Applied before the synthetic defect, so the defect sits on the jittered part."""
+    gamma = float(np.exp(rng.uniform(-p, p)))
+    gain = 1.0 + float(rng.uniform(-p, p))
+    return np.clip(np.power(np.clip(img, 0.0, 1.0), gamma) * gain, 0.0, 1.0).astype(np.float32)
+
+
 class TrainSampler:
     """Random crops (with flips) of the preloaded, resized good images plus synthetic defects."""
 
     def __init__(self, images: np.ndarray, rois: np.ndarray, crop: int, synth: DefectSynthesizer,
                  mean: list[float], std: list[float], seed: int, hflip: bool = True,
-                 vflip: bool = False):
+                 vflip: bool = False, photometric: float = 0.0):
         self.images, self.rois, self.crop, self.synth = images, rois, crop, synth
+        self.photometric = photometric
         self.mean = np.array(mean, np.float32)
         self.std = np.array(std, np.float32)
         self.rng = np.random.default_rng(seed)
@@ -283,6 +292,8 @@ class TrainSampler:
             if self.vflip and self.rng.random() < 0.5:
                 img, roi = img[::-1], roi[::-1]
             img, roi = np.ascontiguousarray(img), np.ascontiguousarray(roi)
+            if self.photometric > 0:   # drawn only when on, so runs without it keep their random stream
+                img = photometric_jitter(img, self.photometric, self.rng)
             xn, m = self.synth(img, roi, self.rng)
             xs.append(img)
             xns.append(xn)

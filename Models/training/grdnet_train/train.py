@@ -52,6 +52,8 @@ class TrainConfig:
     ckpt_every: int = 250
     seed: int = 0
     roi: str | None = None
+    vflip: bool = False       # also flip the good images upside down (session 19's experiment)
+    photometric: float = 0.0  # gamma/gain jitter of the good images (data.photometric_jitter); 0 = off
     textures: bool = True
     precision: str = "auto"  # auto | bf16 | fp32
     channels_last: bool = False  # NHWC tensors in fp32 too (bf16 always uses them): ~15% faster here, other rounding
@@ -289,7 +291,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     tex = textures.require_textures() if cfg.textures else []
     print(f"normalisation mean {mean} std {std}; {len(tex)} GIMP textures", flush=True)
     synth = data.DefectSynthesizer(data.SynthConfig(**cfg.synth), tex)
-    sampler = data.TrainSampler(imgs, rois, cfg.crop, synth, mean, std, cfg.seed)
+    sampler = data.TrainSampler(imgs, rois, cfg.crop, synth, mean, std, cfg.seed, vflip=cfg.vflip,
+                                photometric=cfg.photometric)
     vx, vm = build_val_set(cfg, val_files, roi_src, tex, mean, std)
     hard = build_hard_val_set(cfg, val_files, roi_src, tex, mean, std)
     stats_x = None
