@@ -92,3 +92,30 @@ def test_break_defects_touch_the_border_and_fill_the_mask():
     assert mask.sum() > 0
     assert np.allclose(xn[mask == 0], 0.6)          # untouched outside the mask
     assert not np.allclose(xn[mask > 0], 0.6)       # replaced inside it
+
+
+def test_photometric_jitter_bounds_and_off_keeps_the_random_stream():
+    # a flat 0.5 part: every output lies in the band the gamma/gain ranges allow, both ends reached
+    p = 0.2
+    rng = np.random.default_rng(3)
+    outs = np.array([float(data.photometric_jitter(np.full((4, 4, 1), 0.5, np.float32), p, rng)[0, 0, 0])
+                     for _ in range(400)])
+    lo, hi = 0.5 ** np.exp(p) * (1 - p), 0.5 ** np.exp(-p) * (1 + p)
+    assert outs.min() >= lo - 1e-6 and outs.max() <= hi + 1e-6
+    assert outs.min() < lo + 0.03 and outs.max() > hi - 0.03   # the whole range is used
+    bright = data.photometric_jitter(np.ones((4, 4, 1), np.float32), p, np.random.default_rng(0))
+    assert bright.dtype == np.float32 and bright.max() <= 1.0   # clipped, never above white
+
+    # the sampler: off (the default) draws exactly what it drew before the option existed
+    imgs = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 1)).astype(np.uint8)
+    rois = np.ones((3, 16, 16), np.float32)
+    ident = lambda img, roi, rng: (img, np.zeros(img.shape[:2], np.float32))
+    a = data.TrainSampler(imgs, rois, 16, ident, [0.4], [0.2], 7).sample(6)
+    b = data.TrainSampler(imgs, rois, 16, ident, [0.4], [0.2], 7, photometric=0.0).sample(6)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    c = data.TrainSampler(imgs, rois, 16, ident, [0.4], [0.2], 7, photometric=p).sample(6)
+    assert not np.array_equal(a[0], c[0])
+    # the jitter keeps each part's ordering of pixels (a monotone map): no texture is invented
+    x, xc = a[0][0, 0].ravel(), c[0][0, 0].ravel()
+    order = np.argsort(x, kind="stable")
+    assert np.all(np.diff(xc[order]) >= -1e-6)
