@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from grdnet_train import data, metrics, textures
-from grdnet_train.train import (HARD_KINDS, TrainConfig, build_hard_val_set, build_val_set,
-                                build_wide_hard_val_set, load_split)
+from grdnet_train.train import (TrainConfig, build_hard_val_set, build_val_set, build_wide_hard_val_set,
+                                hard_image_aurocs, load_split)
 
 model_path, root = sys.argv[1], sys.argv[2]
 cache = sys.argv[3] if len(sys.argv) > 3 else None
@@ -78,11 +78,9 @@ def evaluate(score):
     """score(set key) -> per-image scores; image AUROC on each set (hard: also per kind)."""
     lab = np.array([0, 1] * (len(d["vx"]) // 2))
     out = {"old": metrics.auroc(lab, score("vx"))}
-    s = score("hx")
-    out["hard"] = metrics.auroc(lab, s)
-    for k, name in enumerate(HARD_KINDS):
-        sel = d["kinds"] == k
-        out[name] = metrics.auroc(np.r_[np.zeros(len(s[0::2])), np.ones(sel.sum())], np.r_[s[0::2], s[1::2][sel]])
+    hard = hard_image_aurocs(score("hx"), d["kinds"])
+    out["hard"] = hard.pop("image_auroc")
+    out.update({k[len("image_auroc_"):]: v for k, v in hard.items()})
     g, dd = score("gx"), score("dx")
     out["wide"] = metrics.auroc(np.r_[np.zeros(len(g)), np.ones(len(dd))], np.r_[g, dd])
     return out

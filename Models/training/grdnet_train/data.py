@@ -260,7 +260,7 @@ def photometric_jitter(img: np.ndarray, p: float, rng: np.random.Generator) -> n
     [0, 1]. Applied before the synthetic defect, so the defect sits on the jittered part."""
     gamma = float(np.exp(rng.uniform(-p, p)))
     gain = 1.0 + float(rng.uniform(-p, p))
-    return np.clip(np.power(np.clip(img, 0.0, 1.0), gamma) * gain, 0.0, 1.0).astype(np.float32)
+    return np.clip(np.power(img, gamma) * gain, 0.0, 1.0).astype(np.float32)   # img is pixel/255
 
 
 class TrainSampler:

@@ -189,14 +189,11 @@ def build_wide_hard_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, 
     return _nchw(imgs, mean, std), _nchw(xns, mean, std), np.stack(ms), np.concatenate(ks)
 
 
-def hard_metrics(maps: np.ndarray, vm: np.ndarray, kinds: np.ndarray, scores: np.ndarray | None = None) -> dict:
-    """Image/pixel AUROC and pixel AP of the hard set, plus image AUROC per kind (kind vs all clean)."""
-    labels = np.array([0, 1] * (len(maps) // 2))
-    if scores is None:
-        scores = metrics.box_filter_max(maps)
-    out = {"image_auroc": metrics.auroc(labels, scores),
-           "pixel_auroc": metrics.auroc(vm.ravel() > 0, maps.ravel()),
-           "pixel_ap": metrics.average_precision(vm.ravel() > 0, maps.ravel())}
+def hard_image_aurocs(scores: np.ndarray, kinds: np.ndarray) -> dict:
+    """Image AUROC of the hard set's interleaved (clean, defective) scores, and per kind (kind vs
+    all clean); no pixel metrics, so image-score rules can be compared cheaply."""
+    labels = np.array([0, 1] * (len(scores) // 2))
+    out = {"image_auroc": metrics.auroc(labels, scores)}
     clean = scores[0::2]
     for k, name in enumerate(HARD_KINDS):
         d = scores[1::2][kinds == k]
@@ -204,6 +201,16 @@ def hard_metrics(maps: np.ndarray, vm: np.ndarray, kinds: np.ndarray, scores: np
             out[f"image_auroc_{name}"] = metrics.auroc(np.r_[np.zeros(len(clean)), np.ones(len(d))],
                                                        np.r_[clean, d])
     return out
+
+
+def hard_metrics(maps: np.ndarray, vm: np.ndarray, kinds: np.ndarray, scores: np.ndarray | None = None) -> dict:
+    """Image/pixel AUROC and pixel AP of the hard set, plus image AUROC per kind (kind vs all clean)."""
+    if scores is None:
+        scores = metrics.box_filter_max(maps)
+    image = hard_image_aurocs(scores, kinds)
+    return {"image_auroc": image.pop("image_auroc"),
+            "pixel_auroc": metrics.auroc(vm.ravel() > 0, maps.ravel()),
+            "pixel_ap": metrics.average_precision(vm.ravel() > 0, maps.ravel()), **image}
 
 
 @torch.no_grad()

@@ -57,3 +57,28 @@ def test_standardised_scores_ignore_pixels_bright_on_good_maps():
     gb = metrics.box_filter(good, 5)
     want = ((b - gb.mean(0)) / (gb.std(0) + 0.01)).max((1, 2))
     np.testing.assert_allclose(s_defect, want, rtol=1e-6)
+
+
+def test_hard_image_aurocs_per_kind_and_hard_metrics_keys():
+    from grdnet_train.train import HARD_KINDS, hard_image_aurocs, hard_metrics
+    # interleaved (clean, defective) pairs; kind 0 defects score above every clean image,
+    # kind 1 below every clean image, kind 2 absent (no key), kind 3 ties one clean score
+    clean = np.array([0.2, 0.4, 0.6, 0.8])
+    defective = np.array([0.9, 0.1, 0.95, 0.6])
+    kinds = np.array([0, 1, 0, 3])
+    scores = np.ravel(np.column_stack([clean, defective]))
+    r = hard_image_aurocs(scores, kinds)
+    assert r[f"image_auroc_{HARD_KINDS[0]}"] == 1.0
+    assert r[f"image_auroc_{HARD_KINDS[1]}"] == 0.0
+    assert f"image_auroc_{HARD_KINDS[2]}" not in r
+    assert r[f"image_auroc_{HARD_KINDS[3]}"] == (2 + 0.5) / 4      # above 0.2 and 0.4, ties 0.6
+    labels = np.array([0, 1] * 4)
+    assert r["image_auroc"] == metrics.auroc(labels, scores)
+    maps = np.zeros((8, 16, 16), np.float32)
+    vm = np.zeros_like(maps)
+    vm[1::2, 4:8, 4:8] = 1
+    maps[1::2, 4:8, 4:8] = 1                                        # pixel-perfect maps
+    h = hard_metrics(maps, vm, kinds, scores)
+    assert list(h)[:3] == ["image_auroc", "pixel_auroc", "pixel_ap"]
+    assert h["pixel_auroc"] == 1.0 and h["pixel_ap"] == 1.0
+    assert {k: h[k] for k in r} == r
