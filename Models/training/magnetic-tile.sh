@@ -75,8 +75,9 @@ wide_unet=(--widths '{"unet_widths": [8, 16, 48, 96, 128]}' --channels-last)
 case "$recipe" in
     # s11: the fine-tune rounds the skip joins as the converter rescales them (qat.py, session 14)
     s11) threads_default=2; net=("${wide_unet[@]}"); qat_extra=(--qat-balance-gamma 0.25) ;;
-    # s12 (session 19's experiment): s11 with the good images also flipped upside down and their
-    # gamma and gain jittered by up to 20%, in both stages (other lighting, the same defects)
+    # s12 (NOT shipped: session 20 judged session 19's experiment, 54.9 min; it missed the wide-set
+    # rule, 176.58 < 176.85): s11 with the good images also flipped upside down and their gamma
+    # and gain jittered by up to 20%, in both stages (other lighting, the same defects)
     s12) threads_default=2; net=("${wide_unet[@]}"); qat_extra=(--qat-balance-gamma 0.25)
          aug=(--vflip --photometric 0.2) ;;
     # s10: s8's mix on s9's network; stage 1 validated every 200 iterations (~0.75 min each) to
