@@ -143,6 +143,6 @@ for floor in (0.01, 0.03, 0.1):
 zg = zmap(d["gx_map"], d["tx_map"])
 top = np.argsort(-zg.max((1, 2)))[:6]
 print("held-out good images, highest scores: " + ", ".join(
-    f"#{i} {zg[i].max():.2f} at (y, x) {tuple(int(v) for v in np.unravel_index(zg[i].argmax(), zg[i].shape))}" for i in top))
+    f"#{i} {zg[i].max():.2f} at (y, x) {divmod(int(zg[i].argmax()), zg[i].shape[1])}" for i in top))
 print(f"held-out good median {np.median(zg.max((1, 2))):.2f}; hard-set defects' quartiles "
       + " / ".join(f"{v:.2f}" for v in np.quantile(zmap(d['hx_map'][1::2], d['tx_map']).max((1, 2)), [0.25, 0.5, 0.75])))
