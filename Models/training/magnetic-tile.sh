@@ -80,6 +80,11 @@ case "$recipe" in
     # and gain jittered by up to 20%, in both stages (other lighting, the same defects)
     s12) threads_default=2; net=("${wide_unet[@]}"); qat_extra=(--qat-balance-gamma 0.25)
          aug=(--vflip --photometric 0.2) ;;
+    # s13 (session 21's experiment): s11 with every frame letterboxed instead of squashed (aspect
+    # ratio kept, centred, padded with the parts' mean grey; the padding is outside the ROI, the
+    # defects are drawn on the part only), in both stages; the .grdnet tells the box to letterbox
+    s13) threads_default=2; net=("${wide_unet[@]}"); qat_extra=(--qat-balance-gamma 0.25)
+         aug=(--fit letterbox) ;;
     # s10: s8's mix on s9's network; stage 1 validated every 200 iterations (~0.75 min each) to
     # pay for the mix
     s10) threads_default=2; net=("${wide_unet[@]}"); synth="$mix8"; val1=200 ;;
@@ -90,7 +95,7 @@ case "$recipe" in
     # bf16 autocast where the CPU has it; the beta1 0.9 run still improved at 1500)
     s6) stage1=(--iters 2200) ;;
     s5 | s4 | s3) kind="$recipe" ;;
-    *) echo "magnetic-tile.sh: unknown RECIPE=$recipe (known: s11, the default; s12, s10, s9, s8, s7, s6, s5, s4, s3)" >&2
+    *) echo "magnetic-tile.sh: unknown RECIPE=$recipe (known: s11, the default; s13, s12, s10, s9, s8, s7, s6, s5, s4, s3)" >&2
        exit 2 ;;
 esac
 threads="${THREADS:-$threads_default}"

@@ -32,6 +32,8 @@ def main(argv=None) -> int:
                    help="stop at this iteration; the cosine LR schedule still spans --iters")
     t.add_argument("--max-minutes", type=float, default=0.0, help="stop early after this long")
     t.add_argument("--no-textures", action="store_true", help="no GIMP texture fills")
+    t.add_argument("--fit", choices=("squash", "letterbox"), default="squash",
+                   help="frame -> size x size: squash (aspect not kept) or letterbox (aspect kept, padding outside the ROI)")
     t.add_argument("--vflip", action="store_true", help="also flip good images upside down (default: left-right only)")
     t.add_argument("--photometric", type=float, default=0.0,
                    help="jitter the good images' gamma and gain by up to this fraction (0 = off)")
@@ -105,7 +107,7 @@ def main(argv=None) -> int:
                           focal_alpha=a.focal_alpha, w_bce=a.w_bce, w_adv=a.w_adv, lr_d=a.lr_d, betas_g=(a.beta1, 0.999),
                           select=a.select, stats_images=a.stats_images,
                           keep_val_checkpoints=a.keep_val_checkpoints, channels_last=a.channels_last,
-                          vflip=a.vflip, photometric=a.photometric)
+                          vflip=a.vflip, photometric=a.photometric, fit=a.fit)
         if a.synth:
             cfg.synth.update(json.loads(a.synth))
         train(cfg, resume=a.resume)

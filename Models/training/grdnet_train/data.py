@@ -38,50 +38,150 @@ def split_train_val(files: list[str], val_fraction: float) -> tuple[list[str], l
     return train, val
 
 
-def load_image(path: str, size: int, channels: int) -> np.ndarray:
-    """HxWxC uint8 at size x size (aspect ratio not kept: the camera frame is squashed the same
-    way by the box's preprocessor)."""
+FITS = ("squash", "letterbox")
+
+
+def letterbox_box(width: int, height: int, size: int) -> tuple[int, int, int, int]:
+    """(x0, y0, content width, content height) of a width x height frame fitted into size x size
+    with its aspect ratio kept and centred. Integer arithmetic only, so the box's preprocessor
+    (GRDImaging.FramePreprocessor) places the content on exactly the same pixels."""
+    if width >= height:
+        cw, ch = size, max(1, (height * size + width // 2) // width)
+    else:
+        cw, ch = max(1, (width * size + height // 2) // height), size
+    return (size - cw) // 2, (size - ch) // 2, cw, ch
+
+
+def _check_fit(fit: str) -> None:
+    if fit not in FITS:
+        raise ValueError(f"fit {fit!r} is not one of {', '.join(FITS)}")
+
+
+def pad_pixels(mean: list[float]) -> list[int]:
+    """The letterbox padding value per channel: the training images' mean grey, so the padding
+    normalises to about 0 (it stays outside the ROI; 0 keeps it quiet for the network)."""
+    return [int(round(min(max(m, 0.0), 1.0) * 255.0)) for m in mean]
+
+
+def load_image(path: str, size: int, channels: int, fit: str = "squash",
+               pad: list[int] | None = None) -> np.ndarray:
+    """HxWxC uint8 at size x size. fit "squash": resized to size x size (aspect ratio not kept);
+    "letterbox": aspect kept, centred on a `pad`-valued canvas (default 0). The box's
+    preprocessor does the same for the model's fit."""
+    _check_fit(fit)
     try:
         im = Image.open(path)
-        im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+        im = im.convert("L" if channels == 1 else "RGB")
+        if fit == "squash":
+            im = im.resize((size, size), Image.BILINEAR)
+        else:
+            x0, y0, cw, ch = letterbox_box(im.width, im.height, size)
+            canvas = Image.new(im.mode, (size, size), tuple(pad or [0] * channels) if channels == 3
+                               else int((pad or [0])[0]))
+            canvas.paste(im.resize((cw, ch), Image.BILINEAR), (x0, y0))
+            im = canvas
     except OSError as e:
         raise OSError(f"cannot read image {path!r}: {e}") from e
     a = np.asarray(im, np.uint8)
     return a[..., None] if a.ndim == 2 else a
 
 
-def load_mask(path: str, size: int) -> np.ndarray:
-    """HxW float32 {0,1} (nonzero = 1) at size x size, nearest-neighbour resampled."""
-    im = Image.open(path).convert("L").resize((size, size), Image.NEAREST)
-    return (np.asarray(im) > 127).astype(np.float32)
+def content_mask(path: str, size: int, fit: str = "squash") -> np.ndarray:
+    """HxW float32: 1 where the frame's pixels land after `fit`, 0 on letterbox padding."""
+    _check_fit(fit)
+    out = np.ones((size, size), np.float32)
+    if fit == "letterbox":
+        with Image.open(path) as im:
+            x0, y0, cw, ch = letterbox_box(im.width, im.height, size)
+        out[:] = 0
+        out[y0:y0 + ch, x0:x0 + cw] = 1
+    return out
+
+
+def load_mask(path: str, size: int, fit: str = "squash", like: tuple[int, int] | None = None) -> np.ndarray:
+    """HxW float32 {0,1} (nonzero = 1) at size x size, nearest-neighbour resampled. With fit
+    "letterbox", placed as an image of size `like` (width, height; default the mask's own) is."""
+    _check_fit(fit)
+    im = Image.open(path).convert("L")
+    if fit == "squash":
+        return (np.asarray(im.resize((size, size), Image.NEAREST)) > 127).astype(np.float32)
+    x0, y0, cw, ch = letterbox_box(*(like or im.size), size)
+    out = np.zeros((size, size), np.float32)
+    out[y0:y0 + ch, x0:x0 + cw] = np.asarray(im.resize((cw, ch), Image.NEAREST)) > 127
+    return out
+
+
+def content_rect(content: np.ndarray) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) bounding the nonzero pixels of an HxW content mask."""
+    rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
+    if len(rows) == 0:
+        raise ValueError("content mask is empty")
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 class ROISource:
     """Optional ROI: None (everything), one mask file per product, or a folder of per-image masks
-    named like the image (same stem, any image extension; a missing per-image mask = everything)."""
+    named like the image (same stem, any image extension; a missing per-image mask = everything).
+    With fit "letterbox" a mask is placed as its image is, and the padding is outside the ROI."""
 
-    def __init__(self, path: str | None, size: int):
-        self.path, self.size = path, size
-        self.single = load_mask(path, size) if path and os.path.isfile(path) else None
-        if path and self.single is None and not os.path.isdir(path):
+    def __init__(self, path: str | None, size: int, fit: str = "squash"):
+        _check_fit(fit)
+        self.path, self.size, self.fit = path, size, fit
+        self.single_path = path if path and os.path.isfile(path) else None
+        # squash places every mask alike; letterbox places each like its image
+        self.single = load_mask(path, size) if self.single_path and fit == "squash" else None
+        if path and self.single_path is None and not os.path.isdir(path):
             raise FileNotFoundError(f"ROI {path!r} is neither a mask file nor a folder of masks")
+
+    def mask_path(self, image_path: str) -> str | None:
+        if self.single_path or not self.path:
+            return self.single_path
+        stem = os.path.splitext(os.path.basename(image_path))[0]
+        for ext in IMAGE_EXTS:
+            p = os.path.join(self.path, stem + ext)
+            if os.path.isfile(p):
+                return p
+        return None
 
     def for_image(self, image_path: str) -> np.ndarray:
         if self.single is not None:
             return self.single
-        if self.path:
-            stem = os.path.splitext(os.path.basename(image_path))[0]
-            for ext in IMAGE_EXTS:
-                p = os.path.join(self.path, stem + ext)
-                if os.path.isfile(p):
-                    return load_mask(p, self.size)
-        return np.ones((self.size, self.size), np.float32)
+        p = self.mask_path(image_path)
+        if self.fit == "squash":
+            return load_mask(p, self.size) if p else np.ones((self.size, self.size), np.float32)
+        content = content_mask(image_path, self.size, self.fit)
+        if p is None:
+            return content
+        with Image.open(image_path) as im:
+            like = im.size
+        return load_mask(p, self.size, self.fit, like) * content
 
 
-def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean/std of NxHxWxC uint8 images, in [0,1] units."""
+def channel_stats(images: np.ndarray, content: np.ndarray | None = None) -> tuple[list[float], list[float]]:
+    """Per-channel mean/std of NxHxWxC uint8 images, in [0,1] units; with content (NxHxW), over
+    the content pixels only (letterbox padding left out)."""
     x = images.astype(np.float32) / 255.0
-    return x.mean(axis=(0, 1, 2)).tolist(), np.maximum(x.std(axis=(0, 1, 2)), 1e-3).tolist()
+    if content is None:
+        return x.mean(axis=(0, 1, 2)).tolist(), np.maximum(x.std(axis=(0, 1, 2)), 1e-3).tolist()
+    sel = x[content > 0]
+    return sel.mean(axis=0).tolist(), np.maximum(sel.std(axis=0), 1e-3).tolist()
+
+
+def synthesize(synth, img: np.ndarray, roi: np.ndarray, rng: np.random.Generator,
+               content: np.ndarray | None = None, force_defect: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """synth(img, roi) drawn on the content rectangle only (the part, not the letterbox padding):
+    breaks then start at the part's edges and Perlin scales are relative to the part. Without
+    content (squash), exactly synth(img, roi, rng, force_defect)."""
+    if content is None:
+        return synth(img, roi, rng, force_defect=force_defect)
+    if not content.any():   # a crop that holds only padding: nothing to draw on
+        return img, np.zeros(roi.shape, np.float32)
+    y0, y1, x0, x1 = content_rect(content)
+    xn_c, m_c = synth(np.ascontiguousarray(img[y0:y1, x0:x1]), np.ascontiguousarray(roi[y0:y1, x0:x1]),
+                      rng, force_defect=force_defect)
+    xn, m = img.copy(), np.zeros(roi.shape, np.float32)
+    xn[y0:y1, x0:x1], m[y0:y1, x0:x1] = xn_c, m_c
+    return xn.astype(np.float32), m
 
 
 @dataclass
@@ -268,8 +368,9 @@ class TrainSampler:
 
     def __init__(self, images: np.ndarray, rois: np.ndarray, crop: int, synth: DefectSynthesizer,
                  mean: list[float], std: list[float], seed: int, hflip: bool = True,
-                 vflip: bool = False, photometric: float = 0.0):
+                 vflip: bool = False, photometric: float = 0.0, contents: np.ndarray | None = None):
         self.images, self.rois, self.crop, self.synth = images, rois, crop, synth
+        self.contents = contents   # letterbox: where each part lies (defects are drawn on it only)
         self.photometric = photometric
         self.mean = np.array(mean, np.float32)
         self.std = np.array(std, np.float32)
@@ -287,14 +388,17 @@ class TrainSampler:
             x0 = int(self.rng.integers(W - cs + 1))
             img = self.images[i, y0:y0 + cs, x0:x0 + cs].astype(np.float32) / 255.0
             roi = self.rois[i, y0:y0 + cs, x0:x0 + cs]
+            content = None if self.contents is None else self.contents[i, y0:y0 + cs, x0:x0 + cs]
             if self.hflip and self.rng.random() < 0.5:
                 img, roi = img[:, ::-1], roi[:, ::-1]
+                content = None if content is None else content[:, ::-1]
             if self.vflip and self.rng.random() < 0.5:
                 img, roi = img[::-1], roi[::-1]
+                content = None if content is None else content[::-1]
             img, roi = np.ascontiguousarray(img), np.ascontiguousarray(roi)
             if self.photometric > 0:   # drawn only when on, so runs without it keep their random stream
                 img = photometric_jitter(img, self.photometric, self.rng)
-            xn, m = self.synth(img, roi, self.rng)
+            xn, m = synthesize(self.synth, img, roi, self.rng, content)
             xs.append(img)
             xns.append(xn)
             ms.append(m)

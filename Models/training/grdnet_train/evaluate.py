@@ -22,7 +22,7 @@ def load_float_model(checkpoint: str):
     model.load_state_dict(ck["model"])
     net = model.inference().eval()
     meta = {"mean": ck["mean"], "std": ck["std"], "channels": cfg["channels"],
-            "input_size": cfg["size"], "iter": ck["iter"]}
+            "input_size": cfg["size"], "iter": ck["iter"], "fit": cfg.get("fit", "squash")}
     return net, meta
 
 

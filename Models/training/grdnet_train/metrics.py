@@ -61,9 +61,17 @@ def pro_auc(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, steps: 
     return float(np.trapezoid(p, f) / fpr_limit)
 
 
-def box_filter_max(maps: np.ndarray, k: int = 21) -> np.ndarray:
-    """Image scores: max of the k x k box sum / k^2 (zero padding) of the anomaly map, NxHxW."""
-    return box_filter(maps, k).max(axis=(1, 2))
+def _max_in_roi(a: np.ndarray, roi: np.ndarray | None) -> np.ndarray:
+    """Per-image max over the ROI (NxHxW, nonzero = inside) as the engine takes it; all if None."""
+    if roi is None:
+        return a.max(axis=(1, 2))
+    return np.where(roi > 0, a, -np.inf).max(axis=(1, 2))
+
+
+def box_filter_max(maps: np.ndarray, k: int = 21, roi: np.ndarray | None = None) -> np.ndarray:
+    """Image scores: max (over the ROI) of the k x k box sum / k^2 (zero padding) of the anomaly
+    map, NxHxW."""
+    return _max_in_roi(box_filter(maps, k), roi)
 
 
 def box_filter(maps: np.ndarray, k: int = 5) -> np.ndarray:
@@ -83,7 +91,7 @@ def good_statistics(good_maps: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.n
 
 
 def standardised_scores(maps: np.ndarray, mean: np.ndarray, std: np.ndarray, k: int = 5,
-                        floor: float = 0.01) -> np.ndarray:
-    """The engine's image score with good-part statistics: max over the image of
-    (box_k(map) - mean) / (std + floor)."""
-    return ((box_filter(maps, k) - mean) / (std + floor)).max(axis=(1, 2))
+                        floor: float = 0.01, roi: np.ndarray | None = None) -> np.ndarray:
+    """The engine's image score with good-part statistics: max over the ROI (default: the image)
+    of (box_k(map) - mean) / (std + floor)."""
+    return _max_in_roi((box_filter(maps, k) - mean) / (std + floor), roi)

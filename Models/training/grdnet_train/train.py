@@ -52,6 +52,7 @@ class TrainConfig:
     ckpt_every: int = 250
     seed: int = 0
     roi: str | None = None
+    fit: str = "squash"       # frame -> size x size: "squash" (aspect not kept) or "letterbox" (kept, padded)
     vflip: bool = False       # also flip the good images upside down (session 19's experiment)
     photometric: float = 0.0  # gamma/gain jitter of the good images (data.photometric_jitter); 0 = off
     textures: bool = True
@@ -120,14 +121,28 @@ def build_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, mean, std)
     perlin_synth = data.DefectSynthesizer(data.SynthConfig(), texture_list)
     break_synth = data.DefectSynthesizer(data.SynthConfig(break_prob=1.0), texture_list)
     imgs, masks = [], []
-    for i, p in enumerate(val_files):
-        a = data.load_image(p, cfg.size, cfg.channels).astype(np.float32) / 255.0
-        roi = roi_src.for_image(p)
+    for i, (a, roi, content) in enumerate(zip(*_load_val(cfg, val_files, roi_src, mean))):
         synth = break_synth if i % 3 == 2 else perlin_synth
-        xn, m = synth(a, roi, rng, force_defect=True)
+        xn, m = data.synthesize(synth, a, roi, rng, content, force_defect=True)
         imgs += [a, xn]
         masks += [np.zeros_like(m), m]
     return _nchw(imgs, mean, std), np.stack(masks)
+
+
+def _load_val(cfg: TrainConfig, val_files, roi_src, mean):
+    """The validation images as HxWxC float [0,1] in the run's fit (letterbox padding: the mean
+    grey), their ROIs and, for letterbox, their content masks (None for squash)."""
+    pad = data.pad_pixels(mean)
+    imgs = [data.load_image(p, cfg.size, cfg.channels, cfg.fit, pad).astype(np.float32) / 255.0 for p in val_files]
+    rois = [roi_src.for_image(p) for p in val_files]
+    contents = [None if cfg.fit == "squash" else data.content_mask(p, cfg.size, cfg.fit) for p in val_files]
+    return imgs, rois, contents
+
+
+def val_pair_rois(cfg: TrainConfig, val_files, roi_src) -> np.ndarray:
+    """The ROI of each image of the (clean, defective)-interleaved validation sets, 2N x H x W:
+    where the scores and pixel metrics look (everything for squash without an ROI)."""
+    return np.repeat(np.stack([roi_src.for_image(p) for p in val_files]), 2, axis=0)
 
 
 HARD_KINDS = ("pit", "crack", "faint", "chip")
@@ -141,12 +156,12 @@ def _hard_synths(texture_list) -> list:
             data.DefectSynthesizer(data.SynthConfig(break_prob=1.0, small_break_prob=1.0), texture_list)]
 
 
-def _hard_defects(images, rois, synths, rng, shift: int = 0):
+def _hard_defects(images, rois, contents, synths, rng, shift: int = 0):
     """One defect per image, kind (i + shift) mod 4, drawn in image order from rng."""
     out, masks, kinds = [], [], []
-    for i, (a, roi) in enumerate(zip(images, rois)):
+    for i, (a, roi, content) in enumerate(zip(images, rois, contents)):
         k = (i + shift) % len(synths)
-        xn, m = synths[k](a, roi, rng, force_defect=True)
+        xn, m = data.synthesize(synths[k], a, roi, rng, content, force_defect=True)
         out.append(xn); masks.append(m); kinds.append(k)
     return out, masks, np.array(kinds)
 
@@ -162,9 +177,8 @@ def build_hard_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, mean,
     data (Huang et al. 2020), in turn: small dark pits/pores (blowholes), a thin low-contrast crack,
     a faint Perlin blend (b 0.15-0.5), a small chip at a corner/edge (break). Fixed seed, fixed
     settings (not the run's). Returns (x, masks, kind index per defective image)."""
-    imgs = [data.load_image(p, cfg.size, cfg.channels).astype(np.float32) / 255.0 for p in val_files]
-    rois = [roi_src.for_image(p) for p in val_files]
-    xns, ms, kinds = _hard_defects(imgs, rois, _hard_synths(texture_list), np.random.default_rng(cfg.seed + 4242))
+    imgs, rois, contents = _load_val(cfg, val_files, roi_src, mean)
+    xns, ms, kinds = _hard_defects(imgs, rois, contents, _hard_synths(texture_list), np.random.default_rng(cfg.seed + 4242))
     pairs = [v for a, xn in zip(imgs, xns) for v in (a, xn)]
     masks = [v for m in ms for v in (np.zeros_like(m), m)]
     return _nchw(pairs, mean, std), np.stack(masks), kinds
@@ -177,14 +191,13 @@ def build_wide_hard_val_set(cfg: TrainConfig, val_files, roi_src, texture_list, 
     draws from its own fixed seed with the kinds rotated by r, so each image gets each kind once when
     repeats == 4. Not used in training or checkpoint selection.
     Returns (good x, defective x, defective masks, kind index per defective image), NCHW normalised."""
-    imgs = [data.load_image(p, cfg.size, cfg.channels).astype(np.float32) / 255.0 for p in val_files]
-    rois = [roi_src.for_image(p) for p in val_files]
+    imgs, rois, contents = _load_val(cfg, val_files, roi_src, mean)
     synths = _hard_synths(texture_list)
     xns, ms, ks = [], [], []
     for r in range(repeats):
         # repeat 0 draws exactly as build_hard_val_set does
         rng = np.random.default_rng(cfg.seed + 4242 + 1000 * r)
-        x, m, k = _hard_defects(imgs, rois, synths, rng, shift=r)
+        x, m, k = _hard_defects(imgs, rois, contents, synths, rng, shift=r)
         xns += x; ms += m; ks.append(k)
     return _nchw(imgs, mean, std), _nchw(xns, mean, std), np.stack(ms), np.concatenate(ks)
 
@@ -203,14 +216,25 @@ def hard_image_aurocs(scores: np.ndarray, kinds: np.ndarray) -> dict:
     return out
 
 
-def hard_metrics(maps: np.ndarray, vm: np.ndarray, kinds: np.ndarray, scores: np.ndarray | None = None) -> dict:
-    """Image/pixel AUROC and pixel AP of the hard set, plus image AUROC per kind (kind vs all clean)."""
+def hard_metrics(maps: np.ndarray, vm: np.ndarray, kinds: np.ndarray, scores: np.ndarray | None = None,
+                 roi: np.ndarray | None = None) -> dict:
+    """Image/pixel AUROC and pixel AP of the hard set, plus image AUROC per kind (kind vs all clean);
+    the pixel metrics and the default score look inside the ROI only (all of it when None)."""
     if scores is None:
-        scores = metrics.box_filter_max(maps)
+        scores = metrics.box_filter_max(maps, roi=roi)
     image = hard_image_aurocs(scores, kinds)
+    y, s = pixels_in_roi(vm, maps, roi)
     return {"image_auroc": image.pop("image_auroc"),
-            "pixel_auroc": metrics.auroc(vm.ravel() > 0, maps.ravel()),
-            "pixel_ap": metrics.average_precision(vm.ravel() > 0, maps.ravel()), **image}
+            "pixel_auroc": metrics.auroc(y, s),
+            "pixel_ap": metrics.average_precision(y, s), **image}
+
+
+def pixels_in_roi(masks: np.ndarray, maps: np.ndarray, roi: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(defect labels, map values) of the pixels inside the ROI (all pixels when None)."""
+    if roi is None:
+        return masks.ravel() > 0, maps.ravel()
+    sel = roi.ravel() > 0
+    return masks.ravel()[sel] > 0, maps.ravel()[sel]
 
 
 @torch.no_grad()
@@ -237,28 +261,30 @@ def stats_subset(train_files, n: int) -> list:
     return [names[(i * len(names)) // n] for i in range(n)]
 
 
-def validate(model: GRDNet, vx, vm, autocast: bool, hard=None, stats_x=None) -> dict:
+def validate(model: GRDNet, vx, vm, autocast: bool, hard=None, stats_x=None, roi=None) -> dict:
     """The old validation set (val_*) and, if given (hx, hm, kinds), the hard one (hard_*).
     With stats_x (normalised train-split good images), also the standardised image AUROC of both
     sets (val_z_image_auroc, hard_z_image_auroc and per kind): max over the image of
-    (5x5 box mean - mean_good) / (std_good + 0.01), as the engine scores with score-stats."""
+    (5x5 box mean - mean_good) / (std_good + 0.01), as the engine scores with score-stats.
+    roi: the ROI of each (interleaved) validation image (val_pair_rois); None = everywhere."""
     maps = predict_maps(model.inference(), vx, autocast=autocast)
     labels = np.array([0, 1] * (len(vx) // 2))
-    scores = metrics.box_filter_max(maps)
+    scores = metrics.box_filter_max(maps, roi=roi)
+    y, s = pixels_in_roi(vm, maps, roi)
     out = {"val_image_auroc": metrics.auroc(labels, scores),
-           "val_pixel_auroc": metrics.auroc(vm.ravel() > 0, maps.ravel()),
-           "val_pixel_ap": metrics.average_precision(vm.ravel() > 0, maps.ravel())}
+           "val_pixel_auroc": metrics.auroc(y, s),
+           "val_pixel_ap": metrics.average_precision(y, s)}
     if hard is not None:
         hx, hm, kinds = hard
         hmaps = predict_maps(model.inference(), hx, autocast=autocast)
-        out.update({f"hard_{k}": v for k, v in hard_metrics(hmaps, hm, kinds).items()})
+        out.update({f"hard_{k}": v for k, v in hard_metrics(hmaps, hm, kinds, roi=roi).items()})
     if stats_x is not None:
         smaps = predict_maps(model.inference(), stats_x, autocast=autocast)
         mu, sd = metrics.good_statistics(smaps, STATS_BOX)
-        out["val_z_image_auroc"] = metrics.auroc(labels, metrics.standardised_scores(maps, mu, sd, STATS_BOX, STATS_FLOOR))
+        out["val_z_image_auroc"] = metrics.auroc(labels, metrics.standardised_scores(maps, mu, sd, STATS_BOX, STATS_FLOOR, roi))
         if hard is not None:
-            zs = metrics.standardised_scores(hmaps, mu, sd, STATS_BOX, STATS_FLOOR)
-            out.update({f"hard_z_{k}": v for k, v in hard_metrics(hmaps, hm, kinds, zs).items()
+            zs = metrics.standardised_scores(hmaps, mu, sd, STATS_BOX, STATS_FLOOR, roi)
+            out.update({f"hard_z_{k}": v for k, v in hard_metrics(hmaps, hm, kinds, zs, roi).items()
                         if k.startswith("image_auroc")})
     model.train()
     return out
@@ -291,21 +317,31 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     train_files, val_files = load_split(cfg)
     print(f"data: {len(train_files)} train, {len(val_files)} validation images from "
           f"{data.good_folder(cfg.data)}", flush=True)
-    roi_src = data.ROISource(cfg.roi, cfg.size)
-    imgs = np.stack([data.load_image(p, cfg.size, cfg.channels) for p in train_files])
+    roi_src = data.ROISource(cfg.roi, cfg.size, cfg.fit)
+    imgs = np.stack([data.load_image(p, cfg.size, cfg.channels, cfg.fit) for p in train_files])
     rois = np.stack([roi_src.for_image(p) for p in train_files])
-    mean, std = data.channel_stats(imgs)
+    contents = None
+    if cfg.fit != "squash":   # statistics of the parts only; then the padding becomes their mean grey
+        contents = np.stack([data.content_mask(p, cfg.size, cfg.fit) for p in train_files])
+        mean, std = data.channel_stats(imgs, contents)
+        imgs[contents == 0] = np.array(data.pad_pixels(mean), np.uint8)
+        print(f"fit: letterbox, padding {data.pad_pixels(mean)}; the parts cover "
+              f"{100 * contents.mean():.1f} % of the frames", flush=True)
+    else:
+        mean, std = data.channel_stats(imgs)
     tex = textures.require_textures() if cfg.textures else []
     print(f"normalisation mean {mean} std {std}; {len(tex)} GIMP textures", flush=True)
     synth = data.DefectSynthesizer(data.SynthConfig(**cfg.synth), tex)
     sampler = data.TrainSampler(imgs, rois, cfg.crop, synth, mean, std, cfg.seed, vflip=cfg.vflip,
-                                photometric=cfg.photometric)
+                                photometric=cfg.photometric, contents=contents)
     vx, vm = build_val_set(cfg, val_files, roi_src, tex, mean, std)
     hard = build_hard_val_set(cfg, val_files, roi_src, tex, mean, std)
+    val_roi = None if cfg.fit == "squash" and not cfg.roi else val_pair_rois(cfg, val_files, roi_src)
     stats_x = None
     if cfg.select == "hard-z":
         sf = stats_subset(train_files, cfg.stats_images)
-        stats_x = data.normalise(np.stack([data.load_image(p, cfg.size, cfg.channels) for p in sf]), mean, std)
+        stats_x = data.normalise(np.stack([data.load_image(p, cfg.size, cfg.channels, cfg.fit, data.pad_pixels(mean))
+                                           for p in sf]), mean, std)
         print(f"selection: hard set, standardised box {STATS_BOX} score (statistics from {len(sf)} train-split "
               f"good images, first {os.path.basename(sf[0])}, last {os.path.basename(sf[-1])})", flush=True)
 
@@ -417,7 +453,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         out_of_time = (cfg.max_minutes > 0 and (time.time() - t_start) / 60 > cfg.max_minutes) or \
             (cfg.stop_after > 0 and done >= cfg.stop_after)
         if done % cfg.val_every == 0 or done == cfg.iters or out_of_time:
-            v = validate(model, vx, vm, use_bf16, hard, stats_x)
+            v = validate(model, vx, vm, use_bf16, hard, stats_x, val_roi)
             v.update(iter=done, minutes=(time.time() - t_start) / 60)
             history.append(v)
             if cfg.select == "hard-z":
