@@ -411,11 +411,14 @@ def load_calibration(g: Graph, path_or_array) -> tuple[list, list]:
 
 def convert(onnx_path: str, out_path: str, calibration, mean, std, height=None, width=None,
             threshold=None, roi=None, card=None, golden_count=2, seed=0, score_stats=None, ranges=None,
-            balance_gamma=DEFAULT_BALANCE_GAMMA):
+            balance_gamma=DEFAULT_BALANCE_GAMMA, letterbox_pad=None):
     """score_stats: optional grdnet_ref.ScoreStats (the standardised score, FORMAT.md section 6).
     ranges: optional learned activation ranges (see `quantise`); calibration then only feeds the golden vectors.
-    balance_gamma: see `balance_skip_concats` (0 = off)."""
+    balance_gamma: see `balance_skip_concats` (0 = off).
+    letterbox_pad: None (the box squashes frames to the input size) or the padding value per channel
+    of a model trained on letterboxed frames (FORMAT.md section 7)."""
     g = import_onnx(onnx_path, height, width, mean, std)
+    g.letterbox_pad = None if letterbox_pad is None else [int(v) for v in letterbox_pad]
     g.threshold = threshold
     g.score_stats = score_stats
     if roi is not None:
@@ -431,7 +434,9 @@ def convert(onnx_path: str, out_path: str, calibration, mean, std, height=None, 
     meta = {
         "format": "grdnet", "format_version": grdnet_format.VERSION, "converter_version": CONVERTER_VERSION,
         "source": onnx_path.split("/")[-1],
-        "input": {"height": g.height, "width": g.width, "channels": g.channels},
+        "input": {"height": g.height, "width": g.width, "channels": g.channels,
+                  "fit": "squash" if g.letterbox_pad is None else "letterbox",
+                  **({} if g.letterbox_pad is None else {"letterbox_pad": g.letterbox_pad})},
         "normalisation": {"mean": g.mean, "std": g.std, "formula": "(pixel/255 - mean)/std"},
         "default_threshold": threshold, "multiply_accumulates": g.macs(),
         "calibration": {"images": len(norm), "method": "per tensor: ranges learned by quantisation-aware training"
@@ -455,6 +460,8 @@ def main(argv=None):
     ap.add_argument("--width", type=int)
     ap.add_argument("--threshold", type=float)
     ap.add_argument("--roi", help="ROI mask .npy (H x W, 0 = ignore)")
+    ap.add_argument("--letterbox-pad", type=int, nargs="+", metavar="PIXEL",
+                    help="the model was trained on letterboxed frames: the padding value per channel (0..255)")
     ap.add_argument("--card", help="model card facts (JSON file) stored in the metadata")
     ap.add_argument("--balance-gamma", type=float, default=DEFAULT_BALANCE_GAMMA,
                     help="rescale each U-Net skip join's up-convolution by (R_skip/R_up)^gamma (0 = off)")
@@ -466,7 +473,8 @@ def main(argv=None):
         card = json.load(open(args.card)) if args.card else None
         ranges = json.load(open(args.ranges)) if args.ranges else None
         g, data = convert(args.onnx, args.output, args.calibration, args.mean, args.std, args.height, args.width,
-                          args.threshold, roi, card, ranges=ranges, balance_gamma=args.balance_gamma)
+                          args.threshold, roi, card, ranges=ranges, balance_gamma=args.balance_gamma,
+                          letterbox_pad=args.letterbox_pad)
     except (ConversionError, OSError, ValueError) as e:
         print(f"convert: error: {e}", file=sys.stderr)
         return 1

@@ -16,7 +16,8 @@ MAGIC = b"GRDNET\x00\x1a"
 VERSION = 1
 HEADER = 64
 ENTRY = 24
-SEC_META, SEC_GRAPH, SEC_WEIGHTS, SEC_ROI, SEC_GOLDEN, SEC_SCORE_STATS = 1, 2, 3, 4, 5, 6
+SEC_META, SEC_GRAPH, SEC_WEIGHTS, SEC_ROI, SEC_GOLDEN, SEC_SCORE_STATS, SEC_FRAME_FIT = 1, 2, 3, 4, 5, 6, 7
+FIT_LETTERBOX = 1
 
 
 class _Blobs:
@@ -80,6 +81,11 @@ def write_model(path: str, g: Graph, metadata: dict, golden: list | None = None)
         st = g.score_stats
         sections.append((SEC_SCORE_STATS, struct.pack("<IIIf", g.height, g.width, st.box, st.floor)
                          + st.mean.astype("<f4").tobytes() + st.std.astype("<f4").tobytes()))
+    if g.letterbox_pad is not None:
+        if len(g.letterbox_pad) != g.channels or not all(0 <= int(v) <= 255 for v in g.letterbox_pad):
+            raise ValueError(f"letterbox padding {g.letterbox_pad} needs {g.channels} values in 0..255")
+        sections.append((SEC_FRAME_FIT, struct.pack("<II", FIT_LETTERBOX, g.channels)
+                         + bytes(int(v) for v in g.letterbox_pad)))
     table_end = HEADER + ENTRY * len(sections)
     body = bytearray()
     entries = []

@@ -73,6 +73,7 @@ class Graph:
     threshold: float | None = None
     roi: np.ndarray | None = None
     score_stats: "ScoreStats | None" = None
+    letterbox_pad: list | None = None   # None: frames are squashed; else letterboxed, pad per channel
 
     @property
     def map_op(self):

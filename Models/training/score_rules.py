@@ -17,7 +17,7 @@ cfg = TrainConfig(**ck["config"]); cfg.seed = 0  # the fixed validation set (see
 folder = data.good_folder(cfg.data)
 vf = [os.path.join(folder, f) for f in ck["val_files"]]
 tex = textures.require_textures()
-vx, vm = build_val_set(cfg, vf, data.ROISource(None, cfg.size), tex, meta["mean"], meta["std"])
+vx, vm = build_val_set(cfg, vf, data.ROISource(None, cfg.size, cfg.fit), tex, meta["mean"], meta["std"])
 maps = run_maps(net, vx)
 lab = np.array([0, 1] * (len(vx) // 2)); isbreak = np.array([(i // 2) % 3 == 2 for i in range(len(vx))])
 def rep(name, s):
@@ -48,7 +48,7 @@ for k in (1, 5, 11, 21):
 
 # The hard validation set (pits, cracks, faint Perlin, small chips; val_report.py), same rules.
 from grdnet_train.train import build_hard_val_set, hard_metrics
-hx, hm, kinds = build_hard_val_set(cfg, vf, data.ROISource(None, cfg.size), tex, meta["mean"], meta["std"])
+hx, hm, kinds = build_hard_val_set(cfg, vf, data.ROISource(None, cfg.size, cfg.fit), tex, meta["mean"], meta["std"])
 hmaps = run_maps(net, hx)
 th = torch.from_numpy(hmaps)[:, None]
 def hard_rep(name, s):

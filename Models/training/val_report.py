@@ -18,7 +18,7 @@ for ckp in sys.argv[1:]:
     cfg.seed = 0  # the fixed validation sets (seed 0), whatever the run's seed
     folder = data.good_folder(cfg.data)
     vf = [os.path.join(folder, f) for f in ck["val_files"]]
-    roi = data.ROISource(None, cfg.size)
+    roi = data.ROISource(None, cfg.size, cfg.fit)
     vx, vm = build_val_set(cfg, vf, roi, tex, meta["mean"], meta["std"])
     hx, hm, kinds = build_hard_val_set(cfg, vf, roi, tex, meta["mean"], meta["std"])
     maps, hmaps = run_maps(net, vx), run_maps(net, hx)

@@ -29,7 +29,8 @@ public struct StageFactory {
                 return engine
             },
             preparer: { d, cam in
-                FramePreprocessor(targetWidth: d.inputWidth, targetHeight: d.inputHeight, targetChannels: d.inputChannels, crop: cam.crop)
+                FramePreprocessor(targetWidth: d.inputWidth, targetHeight: d.inputHeight, targetChannels: d.inputChannels, crop: cam.crop,
+                                  letterboxPad: (d as? InferenceEngine)?.model.letterboxPad)
             },
             outputLine: { line, consumer in
                 guard let chip = line.chip else { return SimulatedOutputLine(name: consumer) }

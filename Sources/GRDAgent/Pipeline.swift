@@ -447,7 +447,7 @@ public final class CameraPipeline: @unchecked Sendable {
                 try preparer.prepare(raw, format: frame.format, width: frame.width, height: frame.height, into: detector.input)
             }
             t1 = monotonicNow()
-            if let roi {
+            if let roi = preparer.inspectionROI(roi) {
                 score = try roi.withUnsafeBufferPointer { try detector.run(roi: $0.baseAddress) }
             } else {
                 score = try detector.run(roi: nil)

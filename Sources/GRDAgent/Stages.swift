@@ -27,6 +27,13 @@ public protocol AnomalyDetector: AnyObject {
 public protocol FramePreparing: AnyObject {
     func prepare(_ bytes: UnsafeRawBufferPointer, format: PixelFormat, width: Int, height: Int,
                  into dst: UnsafeMutableBufferPointer<UInt8>) throws
+    /// The ROI for the frame just prepared: `base` less any padding the preparer added
+    /// (FramePreprocessor's letterbox); `base` itself by default.
+    func inspectionROI(_ base: [UInt8]?) -> [UInt8]?
+}
+
+extension FramePreparing {
+    public func inspectionROI(_ base: [UInt8]?) -> [UInt8]? { base }
 }
 
 /// Schedules reject pulses at capture time + delay. GRDRejectIO's RejectScheduler has this shape.

@@ -15,6 +15,21 @@ public struct CropRect: Equatable, Sendable, CustomStringConvertible {
     public var description: String { "\(width)x\(height) at (\(x), \(y))" }
 }
 
+/// Where a `width` x `height` frame lands on a `targetWidth` x `targetHeight` grid when its
+/// aspect ratio is kept (letterbox): as large as fits, centred. Integer arithmetic only, the same
+/// formula as training's `data.letterbox_box`, so the box places a part on exactly the pixels the
+/// network was trained with.
+public func letterboxPlacement(width: Int, height: Int, targetWidth: Int, targetHeight: Int) -> CropRect {
+    precondition(width > 0 && height > 0 && targetWidth > 0 && targetHeight > 0)
+    var w = targetWidth, h = targetHeight
+    if width * targetHeight >= height * targetWidth {
+        h = max(1, (height * targetWidth + width / 2) / width)
+    } else {
+        w = max(1, (width * targetHeight + height / 2) / height)
+    }
+    return CropRect(x: (targetWidth - w) / 2, y: (targetHeight - h) / 2, width: w, height: h)
+}
+
 /// Why a frame could not be turned into model input. The daemon counts these and moves on.
 public enum PreprocessError: Error, Equatable, CustomStringConvertible {
     case invalidFrameSize(format: PixelFormat, width: Int, height: Int)
@@ -43,8 +58,8 @@ public enum PreprocessError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Turns one camera frame (MJPEG, YUYV or GREY) into the model's input: an optional crop, then a
-/// resize to the model geometry, as grey or RGB, UInt8 HWC. Normalisation and quantisation are
-/// the inference engine's job.
+/// resize to the model geometry (squashed, or letterboxed for a model trained that way), as grey
+/// or RGB, UInt8 HWC. Normalisation and quantisation are the inference engine's job.
 ///
 /// All working buffers are sized on the first frame of a given geometry and reused afterwards, so
 /// a camera streaming at a fixed format costs no heap allocation per frame. One instance per
@@ -61,6 +76,12 @@ public final class FramePreprocessor {
     public let targetHeight: Int
     public let targetChannels: Int
     public let crop: CropRect?
+    /// nil: the frame is stretched over the whole input. Else the frame keeps its aspect ratio
+    /// (`letterboxPlacement`) and the rest of the input gets these values (one per channel);
+    /// `inspectionROI` leaves that padding out of the score.
+    public let letterboxPad: [UInt8]?
+    /// Where the last prepared frame landed on the input grid (all of it when squashing).
+    public private(set) var placement: CropRect
     /// Area (default) or bilinear; changing it takes effect on the next frame.
     public var filter: ResizeFilter = .area { didSet { geometry = nil; jpegResamplers.removeAll(keepingCapacity: true) } }
     /// Use libjpeg's DCT scaling for MJPEG (on by default; off only to measure what it saves).
@@ -98,14 +119,21 @@ public final class FramePreprocessor {
     private var activeJPEGResampler = 0
     private var nextJPEGResamplerToReplace = 0
     static let jpegResamplerCapacity = 32
+    /// inspectionROI's masks by placement (a replayed folder of different sizes has several).
+    private var roiCache: [(placement: CropRect, mask: [UInt8])] = []
+    private var roiCacheHasBase = false
+    private var nextROIToReplace = 0
 
-    public init(targetWidth: Int, targetHeight: Int, targetChannels: Int, crop: CropRect?) {
+    public init(targetWidth: Int, targetHeight: Int, targetChannels: Int, crop: CropRect?, letterboxPad: [UInt8]? = nil) {
         precondition(targetWidth > 0 && targetHeight > 0, "model input size must be positive")
         precondition(targetChannels == 1 || targetChannels == 3, "model input is grey (1) or RGB (3) channels")
+        precondition(letterboxPad == nil || letterboxPad!.count == targetChannels, "one padding value per channel")
         self.targetWidth = targetWidth
         self.targetHeight = targetHeight
         self.targetChannels = targetChannels
         self.crop = crop
+        self.letterboxPad = letterboxPad
+        placement = CropRect(x: 0, y: 0, width: targetWidth, height: targetHeight)
         buildLookupTables()
         jpegResamplers.reserveCapacity(FramePreprocessor.jpegResamplerCapacity)
     }
@@ -132,6 +160,61 @@ public final class FramePreprocessor {
         case .yuyv: try prepareYUYV(bytes, width: width, height: height, rowStride: rowStride, out: out)
         case .grey: try prepareGrey(bytes, width: width, height: height, rowStride: rowStride, out: out)
         }
+        fillPadding(out)
+    }
+
+    /// The ROI to score the last prepared frame with: `base` (model size, 0 = ignore; nil = all)
+    /// without the letterbox padding. Squashing: `base` itself. Built once per placement (up to
+    /// `jpegResamplerCapacity` of them, like the resamplers), so frames allocate nothing in steady
+    /// state; `base` must be the same on every call (one preprocessor per camera, one ROI each).
+    public func inspectionROI(_ base: [UInt8]?) -> [UInt8]? {
+        guard letterboxPad != nil else { return base }
+        if roiCacheHasBase != (base != nil) { roiCache.removeAll(); roiCacheHasBase = base != nil }
+        var i = 0
+        while i < roiCache.count {
+            if roiCache[i].placement == placement { return roiCache[i].mask }
+            i += 1
+        }
+        var mask = base ?? [UInt8](repeating: 255, count: targetWidth * targetHeight)
+        let p = placement
+        for y in 0..<targetHeight {
+            for x in 0..<targetWidth where y < p.y || y >= p.y + p.height || x < p.x || x >= p.x + p.width {
+                mask[y * targetWidth + x] = 0
+            }
+        }
+        if roiCache.count < FramePreprocessor.jpegResamplerCapacity {
+            if roiCache.isEmpty { roiCache.reserveCapacity(FramePreprocessor.jpegResamplerCapacity) }
+            roiCache.append((p, mask))
+        } else {
+            roiCache[nextROIToReplace] = (p, mask)
+            nextROIToReplace = (nextROIToReplace + 1) % FramePreprocessor.jpegResamplerCapacity
+        }
+        return mask
+    }
+
+    /// Where a frame (after the crop) lands on the input grid.
+    private func place(_ c: CropRect) -> CropRect {
+        guard letterboxPad != nil else { return CropRect(x: 0, y: 0, width: targetWidth, height: targetHeight) }
+        return letterboxPlacement(width: c.width, height: c.height, targetWidth: targetWidth, targetHeight: targetHeight)
+    }
+
+    /// Start of the placed frame inside `out`.
+    private func placed(_ out: UnsafeMutablePointer<UInt8>, channels: Int) -> UnsafeMutablePointer<UInt8> {
+        out + (placement.y * targetWidth + placement.x) * channels
+    }
+
+    /// Writes the padding around the placed frame (every frame: the caller's buffer may have held
+    /// a frame of another shape).
+    private func fillPadding(_ out: UnsafeMutablePointer<UInt8>) {
+        guard let pad = letterboxPad else { return }
+        let p = placement, ch = targetChannels
+        for y in 0..<targetHeight {
+            let inside = y >= p.y && y < p.y + p.height
+            let row = out + y * targetWidth * ch
+            for x in 0..<targetWidth where !inside || x < p.x || x >= p.x + p.width {
+                for k in 0..<ch { row[x * ch + k] = pad[k] }
+            }
+        }
     }
 
     /// Convenience for tests and tools: returns a new buffer.
@@ -144,8 +227,8 @@ public final class FramePreprocessor {
     }
 
     /// Maps a region-of-interest mask (grey, 0 = ignore; from `loadPNGMask`) onto the model
-    /// input grid: a mask the size of the camera frame gets the same crop and resize as the
-    /// frames; a mask already at model size is used as is. A model pixel is inspected (255) when
+    /// input grid: a mask the size of the camera frame gets the same crop and resize (or
+    /// letterbox) as the frames; a mask already at model size is used as is. A model pixel is inspected (255) when
     /// at least half of the frame area it covers is inspected, else ignored (0).
     /// Called once at start-up, not per frame.
     public func modelMask(_ mask: Image, frameWidth: Int, frameHeight: Int) throws -> [UInt8] {
@@ -158,16 +241,18 @@ public final class FramePreprocessor {
                                            frameHeight: frameHeight, modelWidth: targetWidth, modelHeight: targetHeight)
         }
         let c = try cropRect(width: frameWidth, height: frameHeight)
+        let at = place(c)
         var resampler = PlaneResampler()
         resampler.configure(sourceX: Double(c.x), sourceY: Double(c.y), sourceWidth: Double(c.width),
                             sourceHeight: Double(c.height), limitX: c.x..<(c.x + c.width), limitY: c.y..<(c.y + c.height),
-                            outputWidth: targetWidth, outputHeight: targetHeight, filter: .area)
+                            outputWidth: at.width, outputHeight: at.height, filter: .area)
         let binary = mask.pixels.map { $0 == 0 ? UInt8(0) : 255 }
-        var out = [UInt8](repeating: 0, count: targetWidth * targetHeight)
+        var out = [UInt8](repeating: 0, count: targetWidth * targetHeight)   // letterbox padding: not inspected
         binary.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 resampler.run(source: src.baseAddress!, pixelStride: 1, rowStride: frameWidth,
-                              destination: dst.baseAddress!, destinationPixelStride: 1)
+                              destination: dst.baseAddress! + at.y * targetWidth + at.x, destinationPixelStride: 1,
+                              destinationRowPixels: targetWidth)
             }
         }
         return out.map { $0 >= 128 ? 255 : 0 }
@@ -194,10 +279,11 @@ public final class FramePreprocessor {
                                                    jpegWidth: size.width, jpegHeight: size.height)
         }
         let c = try cropRect(width: size.width, height: size.height)
+        placement = place(c)
         var denom = 1
         if useDCTScaling {
             var d = 8
-            while d > 1 && (c.width / d < targetWidth || c.height / d < targetHeight) { d /= 2 }
+            while d > 1 && (c.width / d < placement.width || c.height / d < placement.height) { d /= 2 }
             denom = d
         }
         lastScaleDenominator = denom
@@ -224,7 +310,7 @@ public final class FramePreprocessor {
                 r.configure(sourceX: Double(c.x) * sx, sourceY: Double(c.y) * sy,
                             sourceWidth: Double(c.width) * sx, sourceHeight: Double(c.height) * sy,
                             limitX: 0..<decoded.width, limitY: 0..<decoded.height,
-                            outputWidth: targetWidth, outputHeight: targetHeight, filter: filter,
+                            outputWidth: placement.width, outputHeight: placement.height, filter: filter,
                             channels: decoded.channels)
                 if jpegResamplers.count < FramePreprocessor.jpegResamplerCapacity {
                     jpegResamplers.append((key, r))
@@ -240,9 +326,11 @@ public final class FramePreprocessor {
         }
         let ch = decoded.channels, stride = decoded.rowStride
         let index = activeJPEGResampler
+        let dst = placed(out, channels: ch), rowPixels = targetWidth
         decoded.pixels.withUnsafeBufferPointer { px in
             jpegResamplers[index].resampler.run(source: px.baseAddress!, pixelStride: ch, rowStride: stride,
-                                                destination: out, destinationPixelStride: ch)
+                                                destination: dst, destinationPixelStride: ch,
+                                                destinationRowPixels: rowPixels)
         }
     }
 
@@ -257,17 +345,18 @@ public final class FramePreprocessor {
         }
         let c = try cropRect(width: width, height: height)
         let key = Geometry(format: .grey, width: width, height: height, rowStride: stride, scale: 1)
+        placement = place(c)
         if geometry != key {
             planes[0].configure(sourceX: Double(c.x), sourceY: Double(c.y), sourceWidth: Double(c.width),
                                 sourceHeight: Double(c.height), limitX: c.x..<(c.x + c.width),
-                                limitY: c.y..<(c.y + c.height), outputWidth: targetWidth,
-                                outputHeight: targetHeight, filter: filter)
+                                limitY: c.y..<(c.y + c.height), outputWidth: placement.width,
+                                outputHeight: placement.height, filter: filter)
             geometry = key
             geometryChanges += 1
         }
         let src = base.assumingMemoryBound(to: UInt8.self)
-        planes[0].run(source: src, pixelStride: 1, rowStride: stride, destination: out,
-                      destinationPixelStride: targetChannels)
+        planes[0].run(source: src, pixelStride: 1, rowStride: stride, destination: placed(out, channels: targetChannels),
+                      destinationPixelStride: targetChannels, destinationRowPixels: targetWidth)
         if targetChannels == 3 { replicateGrey(out) }
     }
 
@@ -284,11 +373,13 @@ public final class FramePreprocessor {
         }
         let c = try cropRect(width: width, height: height)
         let key = Geometry(format: .yuyv, width: width, height: height, rowStride: stride, scale: 1)
+        placement = place(c)
+        let pw = placement.width, ph = placement.height
         if geometry != key {
             planes[0].configure(sourceX: Double(c.x), sourceY: Double(c.y), sourceWidth: Double(c.width),
                                 sourceHeight: Double(c.height), limitX: c.x..<(c.x + c.width),
-                                limitY: c.y..<(c.y + c.height), outputWidth: targetWidth,
-                                outputHeight: targetHeight, filter: filter)
+                                limitY: c.y..<(c.y + c.height), outputWidth: pw,
+                                outputHeight: ph, filter: filter)
             if targetChannels == 3 {
                 // Chroma is sampled once per two pixels: the same rectangle at half the x scale.
                 let cx0 = c.x / 2, cx1 = (c.x + c.width + 1) / 2
@@ -296,7 +387,7 @@ public final class FramePreprocessor {
                     planes[p].configure(sourceX: Double(c.x) / 2, sourceY: Double(c.y),
                                         sourceWidth: Double(c.width) / 2, sourceHeight: Double(c.height),
                                         limitX: cx0..<cx1, limitY: c.y..<(c.y + c.height),
-                                        outputWidth: targetWidth, outputHeight: targetHeight, filter: filter)
+                                        outputWidth: pw, outputHeight: ph, filter: filter)
                 }
                 if chroma.count != 2 * targetWidth * targetHeight {
                     chroma = [UInt8](repeating: 0, count: 2 * targetWidth * targetHeight)
@@ -307,19 +398,25 @@ public final class FramePreprocessor {
         }
         let src = base.assumingMemoryBound(to: UInt8.self)
         let n = targetWidth * targetHeight
+        let offset = placement.y * targetWidth + placement.x, rowPixels = targetWidth
+        // The conversions below run over the whole grid; the padding is written over afterwards.
         if targetChannels == 1 {
-            planes[0].run(source: src, pixelStride: 2, rowStride: stride, destination: out, destinationPixelStride: 1)
+            planes[0].run(source: src, pixelStride: 2, rowStride: stride, destination: out + offset, destinationPixelStride: 1,
+                          destinationRowPixels: rowPixels)
             lumaLUT.withUnsafeBufferPointer { lut in
                 for i in 0..<n { out[i] = lut[Int(out[i])] }
             }
             return
         }
         // Y into the R slot of the output, U and V into the chroma buffer, then convert in place.
-        planes[0].run(source: src, pixelStride: 2, rowStride: stride, destination: out, destinationPixelStride: 3)
+        planes[0].run(source: src, pixelStride: 2, rowStride: stride, destination: out + 3 * offset, destinationPixelStride: 3,
+                      destinationRowPixels: rowPixels)
         chroma.withUnsafeMutableBufferPointer { uv in
             let u = uv.baseAddress!, v = u + n
-            planes[1].run(source: src + 1, pixelStride: 4, rowStride: stride, destination: u, destinationPixelStride: 1)
-            planes[2].run(source: src + 3, pixelStride: 4, rowStride: stride, destination: v, destinationPixelStride: 1)
+            planes[1].run(source: src + 1, pixelStride: 4, rowStride: stride, destination: u + offset, destinationPixelStride: 1,
+                          destinationRowPixels: rowPixels)
+            planes[2].run(source: src + 3, pixelStride: 4, rowStride: stride, destination: v + offset, destinationPixelStride: 1,
+                          destinationRowPixels: rowPixels)
             // BT.601 in Q8; limited range expands Y by 255/219 and chroma by 255/224.
             let limited = yuvLimitedRange
             let yMul: Int32 = limited ? 298 : 256, yOff: Int32 = limited ? 16 : 0

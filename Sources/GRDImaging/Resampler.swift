@@ -132,15 +132,19 @@ struct PlaneResampler {
     /// - Parameters:
     ///   - source: pointer to pixel (0, 0), first channel.
     ///   - pixelStride, rowStride: in bytes.
-    ///   - destination: output pixel (0, 0); rows are packed. With one channel,
-    ///     `destinationPixelStride` may exceed 1 (writing one channel of an interleaved image);
-    ///     with three it must be 3.
+    ///   - destination: output pixel (0, 0). With one channel, `destinationPixelStride` may
+    ///     exceed 1 (writing one channel of an interleaved image); with three it must be 3.
+    ///   - destinationRowPixels: pixels from one output row to the next (0 = packed rows; larger
+    ///     when the output is a rectangle inside a bigger image, as a letterboxed frame is).
     mutating func run(source: UnsafePointer<UInt8>, pixelStride: Int, rowStride: Int,
-                      destination: UnsafeMutablePointer<UInt8>, destinationPixelStride: Int) {
+                      destination: UnsafeMutablePointer<UInt8>, destinationPixelStride: Int,
+                      destinationRowPixels: Int = 0) {
         let ch = channels
         precondition(ch == 1 || destinationPixelStride == ch)
         let outW = x.outputs, outH = y.outputs
         let lanes = outW * ch
+        let rowPixels = destinationRowPixels > 0 ? destinationRowPixels : outW
+        precondition(rowPixels >= outW)
         let rowLo = y.lowestSource, rowHi = y.highestSource
         let xt = x.taps, yt = y.taps
         let accumulatorBase = accumulator.withUnsafeMutableBufferPointer { $0.baseAddress! }
@@ -193,7 +197,7 @@ struct PlaneResampler {
                 let dps = ch == 1 ? destinationPixelStride : 1
                 for i in 0..<outH {
                     let base = tmp + (Int(yFirst[i]) - rowLo) * lanes
-                    let out = destination + i * outW * destinationPixelStride
+                    let out = destination + i * rowPixels * destinationPixelStride
                     let w0 = yw[i * yt]
                     for l in 0..<lanes { acc[l] = w0 &* Int32(base[l]) }
                     var k = 1

@@ -49,7 +49,19 @@ public struct ModelOp {
 
 /// Section kinds in the file's section table.
 enum SectionKind: UInt32 {
-    case metadata = 1, graph = 2, weights = 3, roi = 4, golden = 5, scoreStatistics = 6
+    case metadata = 1, graph = 2, weights = 3, roi = 4, golden = 5, scoreStatistics = 6, frameFit = 7
+}
+
+/// How the file's network expects a frame of another shape on its input grid (section 7).
+/// A file without the section was trained on squashed frames.
+public enum ModelFrameFit: Equatable, Sendable {
+    /// Resized to the input size, aspect ratio not kept.
+    case squash
+    /// Aspect ratio kept, centred, the rest filled with `pad` (one value per channel) and left
+    /// out of the ROI: the network never learned what a stretched part looks like.
+    case letterbox(pad: [UInt8])
+
+    static let letterboxCode: UInt32 = 1
 }
 
 /// Per-pixel statistics of the box-filtered anomaly map over good parts (optional section 6).
@@ -103,6 +115,13 @@ public final class GRDNetModel {
     public let scoreStatistics: ScoreStatistics?
     /// Default ROI mask, inputHeight x inputWidth, 0 = ignore; nil when the file has none.
     public let defaultROI: [UInt8]?
+    /// How frames are placed on the input grid (squash unless the file says letterbox).
+    public let frameFit: ModelFrameFit
+    /// The letterbox padding per channel, or nil for a squash model (FramePreprocessor's argument).
+    public var letterboxPad: [UInt8]? {
+        if case .letterbox(let pad) = frameFit { return pad }
+        return nil
+    }
     public let tensors: [ModelTensor]
     public let ops: [ModelOp]
     public let goldenVectors: [GoldenVector]
@@ -151,7 +170,7 @@ public final class GRDNetModel {
         metadataJSON = parsed.metadataJSON; defaultThreshold = parsed.defaultThreshold
         defaultROI = parsed.defaultROI; tensors = parsed.tensors; ops = parsed.ops
         goldenVectors = parsed.golden; outputTensor = parsed.outputTensor; mapOp = parsed.mapOp
-        scoreStatistics = parsed.scoreStatistics
+        scoreStatistics = parsed.scoreStatistics; frameFit = parsed.frameFit
     }
 }
 
@@ -163,6 +182,7 @@ struct ParsedModel {
     var defaultThreshold: Float?
     var scoreStatistics: ScoreStatistics?
     var defaultROI: [UInt8]?
+    var frameFit = ModelFrameFit.squash
     var tensors: [ModelTensor] = []
     var ops: [ModelOp] = []
     var golden: [GoldenVector] = []
@@ -232,6 +252,7 @@ struct ModelParser {
         if let roi = sections[.roi] { try parseROI(roi, into: &model) }
         if let golden = sections[.golden] { try parseGolden(golden, into: &model) }
         if let stats = sections[.scoreStatistics] { try parseScoreStatistics(stats, into: &model) }
+        if let fit = sections[.frameFit] { try parseFrameFit(fit, into: &model) }
         // A standardised score is in standard deviations, not a probability: any finite value.
         if let t = model.defaultThreshold, model.scoreStatistics == nil && !(t >= 0 && t <= 1) {
             throw error("default threshold \(t) is outside [0, 1] (a model without score statistics scores probabilities)")
@@ -448,6 +469,22 @@ struct ModelParser {
         if h != m.inputHeight || w != m.inputWidth { throw error("default ROI is \(w)x\(h), not the input size \(m.inputWidth)x\(m.inputHeight)") }
         m.defaultROI = Array(try c.bytes(h * w, "ROI mask"))
         if c.remaining != 0 { throw error("ROI section has \(c.remaining) unexpected trailing bytes") }
+    }
+
+    func parseFrameFit(_ s: UnsafeRawBufferPointer, into m: inout ParsedModel) throws {
+        let p = path
+        var c = ByteCursor(s, what: "frame fit section") { ModelFileError(path: p, problem: $0) }
+        let mode = try c.u32("frame fit mode")
+        if mode != ModelFrameFit.letterboxCode {
+            throw error("frame fit mode \(mode) is unknown (this build knows \(ModelFrameFit.letterboxCode) = letterbox); update grdnet-edge")
+        }
+        let channels = try c.count("letterbox padding channels", limit: 4)
+        if channels != m.inputChannels {
+            throw error("letterbox padding has \(channels) values, the input has \(m.inputChannels) channels")
+        }
+        let pad = Array(try c.bytes(channels, "letterbox padding"))
+        if c.remaining != 0 { throw error("frame fit section has \(c.remaining) unexpected trailing bytes") }
+        m.frameFit = .letterbox(pad: pad)
     }
 
     func parseScoreStatistics(_ s: UnsafeRawBufferPointer, into m: inout ParsedModel) throws {

@@ -99,17 +99,17 @@ struct EvalCommand: ParsableCommand {
                     missingMasks += 1
                 }
             }
-            pixelsByClass[item.cls, default: PixelMetrics()].add(heatmap: scorer.engine.heatmap, mask: mask, roi: scorer.roi, width: w, height: h)
+            pixelsByClass[item.cls, default: PixelMetrics()].add(heatmap: scorer.engine.heatmap, mask: mask, roi: scorer.frameROI, width: w, height: h)
             if case .model(let base, _) = baselineSource {
                 let baseScore = try base.score(path: item.path)
                 baselineScores[item.cls, default: []].append(Double(baseScore))
                 let bw = base.model.inputWidth, bh = base.model.inputHeight
                 var baseMask = mask
-                if bw != w || bh != h {
+                if bw != w || bh != h || base.model.frameFit != scorer.model.frameFit {
                     baseMask = try maskPath.map { try ImageScorer.maskAtModelSize(path: $0, model: base.model) }
                         ?? [UInt8](repeating: 0, count: bw * bh)
                 }
-                basePixels.add(heatmap: base.engine.heatmap, mask: baseMask, roi: base.roi, width: bw, height: bh)
+                basePixels.add(heatmap: base.engine.heatmap, mask: baseMask, roi: base.frameROI, width: bw, height: bh)
             }
             if i % overlayEvery == 0 && written < overlays {
                 let name = "\(item.cls)_\(((item.path as NSString).lastPathComponent as NSString).deletingPathExtension)_score\(fixed(Double(score), 3)).png"

@@ -16,7 +16,7 @@ final class ImageScorer {
         model = try loadModel(modelPath)
         engine = try makeEngine(model, threads: threads, precision: precision, kernels: nil)
         preprocessor = FramePreprocessor(targetWidth: model.inputWidth, targetHeight: model.inputHeight,
-                                         targetChannels: model.inputChannels, crop: nil)
+                                         targetChannels: model.inputChannels, crop: nil, letterboxPad: model.letterboxPad)
         if let roiPath {
             roi = try ImageScorer.maskAtModelSize(path: roiPath, model: model)
         } else {
@@ -24,11 +24,12 @@ final class ImageScorer {
         }
     }
 
-    /// Loads a PNG mask and resizes it to the model geometry (area filter, then >= 50 % = set).
+    /// Loads a PNG mask and resizes it to the model geometry (area filter, then >= 50 % = set),
+    /// squashed or letterboxed as the model places an image of the mask's size (padding: not set).
     static func maskAtModelSize(path: String, model: GRDNetModel) throws -> [UInt8] {
         let mask = try namingFile(path) { try loadPNGMask(path: path) }
         let resize = FramePreprocessor(targetWidth: model.inputWidth, targetHeight: model.inputHeight,
-                                       targetChannels: 1, crop: nil)
+                                       targetChannels: 1, crop: nil, letterboxPad: model.letterboxPad.map { _ in [0] })
         let resized = try resize.prepare(mask.pixels, format: .grey, width: mask.width, height: mask.height)
         return resized.map { $0 >= 128 ? 255 : 0 }
     }
@@ -58,10 +59,13 @@ final class ImageScorer {
         }
     }
 
+    /// The ROI the last image was scored with: `roi` less any letterbox padding of that image.
+    var frameROI: [UInt8]? { preprocessor.inspectionROI(roi) }
+
     /// Scores one image file; the heatmap stays in `engine.heatmap` until the next call.
     func score(path: String) throws -> Float {
         try loadInput(path: path)
-        if let roi {
+        if let roi = frameROI {
             return try roi.withUnsafeBufferPointer { try engine.run(roi: $0.baseAddress) }
         }
         return try engine.run(roi: nil)

@@ -18,6 +18,10 @@ struct ModelCommand: ParsableCommand {
             print("model \(m.path): input \(m.inputWidth)x\(m.inputHeight)x\(m.inputChannels), \(m.ops.count) ops, \(m.tensors.count) tensors")
             print(String(format: "multiply-accumulates: %.3f G per frame", Double(m.multiplyAccumulates) / 1e9))
             print("default threshold: \(m.defaultThreshold.map { "\($0)" } ?? "none"), default ROI: \(m.defaultROI == nil ? "none" : "yes"), golden vectors: \(m.goldenVectors.count)")
+            switch m.frameFit {
+            case .squash: print("frames: squashed to \(m.inputWidth)x\(m.inputHeight) (aspect ratio not kept)")
+            case .letterbox(let pad): print("frames: letterboxed (aspect ratio kept, padding \(pad.map(String.init).joined(separator: " ")) outside the ROI)")
+            }
             print(m.metadataJSON)
         }
     }

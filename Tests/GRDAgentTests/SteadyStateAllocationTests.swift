@@ -38,12 +38,14 @@ final class SteadyStateAllocationTests: XCTestCase {
     /// At 20 frames/s inspection keeps up (no frame replaced before inspection), so the warm-up
     /// sees every sample image, i.e. every JPEG geometry, in order; at a rate that drops frames the
     /// largest image could first reach inspection after the warm-up (its decode buffers grow then).
-    func pipeline(detector: AnomalyDetector, fps: Double, threshold: Float, audit: AuditStore?) -> CameraPipeline {
+    func pipeline(detector: AnomalyDetector, fps: Double, threshold: Float, audit: AuditStore?,
+                  letterbox: Bool = false) -> CameraPipeline {
         let cam = camera(fps: fps)
         let sink = RejectScheduler(line: SimulatedOutputLine(name: "reject"), delayNanoseconds: 1_000_000_000,
                                    widthNanoseconds: 5_000_000)
         let preparer = FramePreprocessor(targetWidth: detector.inputWidth, targetHeight: detector.inputHeight,
-                                         targetChannels: detector.inputChannels, crop: nil)
+                                         targetChannels: detector.inputChannels, crop: nil,
+                                         letterboxPad: letterbox ? [UInt8](repeating: 109, count: detector.inputChannels) : nil)
         let p = CameraPipeline(config: cam, detector: detector, preparer: preparer, reject: sink,
                                failSafe: FailSafePolicy(), threshold: threshold, roi: nil) {
             try FolderReplaySource(folder: self.samples, framesPerSecond: fps)
@@ -135,6 +137,16 @@ final class SteadyStateAllocationTests: XCTestCase {
         XCTAssertGreaterThan(r.end.auditKept, 0, "the audit path was exercised")
         XCTAssertNotNil(p.driftReport(), "the drift path was exercised")
         XCTAssertFalse(p.driftReport()!.learningBaseline)
+    }
+
+    /// Letterboxed frames (a model trained that way): each of the 14 sample sizes lands on its own
+    /// rectangle with its own inspection ROI, built once; then 0 allocations per frame.
+    func testZeroAllocationsPerFrameLetterboxed() throws {
+        guard FileManager.default.fileExists(atPath: samples) else { XCTFail("no sample images at \(samples) (part of the repository)"); return }
+        let p = pipeline(detector: DemoDetector(width: 96, height: 96), fps: 20, threshold: 0.25, audit: nil, letterbox: true)
+        let r = measure(p, warmup: 60, measured: 150, timeout: 240)
+        XCTAssertGreaterThanOrEqual(r.frames, 150)
+        XCTAssertEqual(r.allocations, 0, "allocations on the inspection threads in steady state (last in frame \(r.end.lastAllocatingFrame))")
     }
 
     /// The whole process, not only the registered threads (the reject scheduler's thread too):

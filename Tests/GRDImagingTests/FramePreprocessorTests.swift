@@ -251,3 +251,79 @@ final class FramePreprocessorTests: XCTestCase {
         junk.withUnsafeBytes { XCTAssertNil(jpegDimensions($0)) }
     }
 }
+
+/// Letterbox: a model trained on aspect-preserved frames (training's `data.letterbox_box`) must see
+/// the part on exactly the same pixels, with the padding value around it and outside the ROI.
+final class LetterboxTests: XCTestCase {
+    func testPlacementMatchesTheTrainingFormula() {
+        // Values computed by Models/training/grdnet_train/data.letterbox_box (integer arithmetic).
+        XCTAssertEqual(letterboxPlacement(width: 103, height: 388, targetWidth: 256, targetHeight: 256),
+                       CropRect(x: 94, y: 0, width: 68, height: 256))
+        XCTAssertEqual(letterboxPlacement(width: 617, height: 222, targetWidth: 256, targetHeight: 256),
+                       CropRect(x: 0, y: 82, width: 256, height: 92))
+        XCTAssertEqual(letterboxPlacement(width: 300, height: 300, targetWidth: 256, targetHeight: 256),
+                       CropRect(x: 0, y: 0, width: 256, height: 256))
+        // a part already at its placed size is placed on itself (the validation sets rely on it)
+        XCTAssertEqual(letterboxPlacement(width: 68, height: 256, targetWidth: 256, targetHeight: 256),
+                       CropRect(x: 94, y: 0, width: 68, height: 256))
+        XCTAssertEqual(letterboxPlacement(width: 1, height: 1000, targetWidth: 8, targetHeight: 8),
+                       CropRect(x: 3, y: 0, width: 1, height: 8))
+    }
+
+    func testGreyYUYVAndJPEGFramesLandInsideThePadding() throws {
+        // a 12x24 frame of 200 on an 8x8 grid: 4x8 at x 2, padding 7
+        let grey = [UInt8](repeating: 200, count: 12 * 24)
+        let p = FramePreprocessor(targetWidth: 8, targetHeight: 8, targetChannels: 1, crop: nil, letterboxPad: [7])
+        let out = try p.prepare(grey, format: .grey, width: 12, height: 24)
+        XCTAssertEqual(p.placement, CropRect(x: 2, y: 0, width: 4, height: 8))
+        for y in 0..<8 { XCTAssertEqual(Array(out[(y * 8)..<(y * 8 + 8)]), [7, 7, 200, 200, 200, 200, 7, 7], "row \(y)") }
+
+        // RGB from YUYV (full range, neutral chroma: R = G = B = Y); padding per channel
+        let rgb = FramePreprocessor(targetWidth: 8, targetHeight: 8, targetChannels: 3, crop: nil, letterboxPad: [1, 2, 3])
+        rgb.yuvLimitedRange = false
+        var yuyv = [UInt8](repeating: 0, count: 24 * 12 * 2)
+        for i in stride(from: 0, to: yuyv.count, by: 4) { yuyv[i] = 90; yuyv[i + 1] = 128; yuyv[i + 2] = 90; yuyv[i + 3] = 128 }
+        let o3 = try rgb.prepare(yuyv, format: .yuyv, width: 24, height: 12)   // wide: 8x4 at y 2
+        XCTAssertEqual(rgb.placement, CropRect(x: 0, y: 2, width: 8, height: 4))
+        for y in 0..<8 {
+            for x in 0..<8 {
+                let px = Array(o3[(3 * (y * 8 + x))..<(3 * (y * 8 + x) + 3)])
+                XCTAssertEqual(px, (2..<6).contains(y) ? [90, 90, 90] : [1, 2, 3], "pixel \(x),\(y)")
+            }
+        }
+
+        // MJPEG of another shape into the same grey preprocessor: the padding is rewritten
+        let jpeg = try encodeJPEG(Image(width: 32, height: 16, channels: 1, pixels: [UInt8](repeating: 120, count: 512)), quality: 95)
+        let oj = try p.prepare(jpeg, format: .mjpeg, width: 0, height: 0)
+        XCTAssertEqual(p.placement, CropRect(x: 0, y: 2, width: 8, height: 4))
+        for y in 0..<8 {
+            for x in 0..<8 {
+                let v = Int(oj[y * 8 + x])
+                if (2..<6).contains(y) { XCTAssertLessThanOrEqual(abs(v - 120), 2, "pixel \(x),\(y)") } else { XCTAssertEqual(v, 7, "pixel \(x),\(y)") }
+            }
+        }
+    }
+
+    func testInspectionROILeavesThePaddingOutAndKeepsTheBase() throws {
+        let p = FramePreprocessor(targetWidth: 4, targetHeight: 4, targetChannels: 1, crop: nil, letterboxPad: [0])
+        _ = try p.prepare([UInt8](repeating: 50, count: 2 * 4), format: .grey, width: 2, height: 4)   // 2x4 at x 1
+        XCTAssertEqual(p.inspectionROI(nil), [0, 255, 255, 0, 0, 255, 255, 0, 0, 255, 255, 0, 0, 255, 255, 0])
+        let base: [UInt8] = [1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 1, 0]
+        XCTAssertEqual(p.inspectionROI(base), [0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0])
+        // another shape moves it; squashing returns the base untouched
+        _ = try p.prepare([UInt8](repeating: 50, count: 4 * 2), format: .grey, width: 4, height: 2)  // 4x2 at y 1
+        XCTAssertEqual(p.inspectionROI(nil), [0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0])
+        let squash = FramePreprocessor(targetWidth: 4, targetHeight: 4, targetChannels: 1, crop: nil)
+        _ = try squash.prepare([UInt8](repeating: 50, count: 2 * 4), format: .grey, width: 2, height: 4)
+        XCTAssertNil(squash.inspectionROI(nil))
+        XCTAssertEqual(squash.inspectionROI(base), base)
+    }
+
+    func testAFrameSizedMaskIsPlacedLikeItsFrame() throws {
+        // 4x8 frame, mask = its top half; 4x4 grid: placed 2x4 at x 1
+        let p = FramePreprocessor(targetWidth: 4, targetHeight: 4, targetChannels: 1, crop: nil, letterboxPad: [9])
+        let mask = Image(width: 4, height: 8, channels: 1, pixels: (0..<32).map { $0 < 16 ? 255 : 0 })
+        XCTAssertEqual(try p.modelMask(mask, frameWidth: 4, frameHeight: 8),
+                       [0, 255, 255, 0, 0, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    }
+}

@@ -111,6 +111,26 @@ final class ModelLoaderTests: XCTestCase {
         }
     }
 
+    func testFrameFitSection() throws {
+        XCTAssertEqual(try GRDNetModel(path: writeTemp(makeAllOpsModel().build())).frameFit, .squash)
+        var b = makeAllOpsModel()
+        var body = Data(); body.le(UInt32(1)); body.le(UInt32(1)); body.append(109)
+        b.frameFit = body
+        let m = try GRDNetModel(path: writeTemp(b.build()))
+        XCTAssertEqual(m.frameFit, .letterbox(pad: [109]))
+        XCTAssertEqual(m.letterboxPad, [109])
+        func bad(_ d: Data, _ words: String, line: UInt = #line) {
+            var c = makeAllOpsModel(); c.frameFit = d
+            expectRejected(c.build(), containing: words, line: line)
+        }
+        var mode = Data(); mode.le(UInt32(2)); mode.le(UInt32(1)); mode.append(0)
+        bad(mode, "frame fit mode 2 is unknown")
+        var channels = Data(); channels.le(UInt32(1)); channels.le(UInt32(3)); channels.append(contentsOf: [1, 2, 3])
+        bad(channels, "letterbox padding has 3 values, the input has 1 channels")
+        bad(body + Data([0]), "frame fit section has 1 unexpected trailing bytes")
+        bad(body.prefix(8), "letterbox padding")
+    }
+
     /// Thousands of mutated and truncated files: each is rejected with a ModelFileError or loads
     /// and then runs to a score in [0, 1]; none crashes.
     func testFuzzMutatedAndTruncatedFiles() throws {

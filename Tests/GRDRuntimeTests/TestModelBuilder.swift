@@ -13,6 +13,8 @@ struct TestModelBuilder {
     var roi: [UInt8]?
     var golden = Data()
     var goldenCount = 0
+    /// Raw body of the frame-fit section (7), if any.
+    var frameFit: Data?
 
     init(height: Int, width: Int, channels: Int, inputScale: Float = 0.02, inputZeroPoint: Int32 = -3) {
         self.height = height; self.width = width; self.channels = channels
@@ -82,6 +84,7 @@ struct TestModelBuilder {
         var sections: [(UInt32, Data)] = [(1, Data("{\"model_card\":{\"name\":\"test\"}}".utf8)), (2, graphSection()), (3, weights)]
         if let r = roi { var d = Data(); d.le(UInt32(height)); d.le(UInt32(width)); d.append(contentsOf: r); sections.append((4, d)) }
         if goldenCount > 0 { var d = Data(); d.le(UInt32(goldenCount)); d.append(golden); sections.append((5, d)) }
+        if let f = frameFit { sections.append((7, f)) }
         return TestModelBuilder.assemble(sections)
     }
 

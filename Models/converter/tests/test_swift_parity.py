@@ -2,6 +2,7 @@
 PyTorch (fp32, 1e-4), through the grdnet CLI: `grdnet model selftest` runs the golden vectors the
 converter computed with grdnet_ref.py; `grdnet model infer` dumps tensors."""
 import numpy as np
+from PIL import Image
 import onnxruntime as ort
 import pytest
 import torch
@@ -242,3 +243,37 @@ def test_score_stats_tool_learns_what_the_reference_computes(tmp_path, grdnet_bi
                 "--threshold-from", str(held), "--output", str(tmp_path / "x.grdnet"), "--box", "4")
     assert r.returncode != 0 and "--box 4 must be odd" in r.stderr, r.stderr
     assert not (tmp_path / "x.grdnet").exists()
+
+
+def test_letterbox_frame_fit_section_is_written_kept_and_shown(tmp_path, grdnet_bin):
+    """A letterbox-trained model's file says so (FORMAT.md section 7); the engine reads it, and
+    `grdnet model score-stats` (which rewrites the file) keeps it."""
+    import grdnet_format
+    h, w = 24, 24
+    export_module(GRDNetEdge(), tmp_path / "lb.onnx", h, w, 1)
+    g, raw = convert.convert(str(tmp_path / "lb.onnx"), str(tmp_path / "lb.grdnet"), calibration_pixels(h, w, 1),
+                             [0.45], [0.22], threshold=0.5, letterbox_pad=[109])
+    sec = grdnet_format.read_sections(raw)[grdnet_format.SEC_FRAME_FIT]
+    assert sec == b"\x01\x00\x00\x00\x01\x00\x00\x00\x6d"
+    info = run_cli(grdnet_bin, "model", "info", "--model", str(tmp_path / "lb.grdnet"))
+    assert info.returncode == 0 and "frames: letterboxed (aspect ratio kept, padding 109 outside the ROI)" in info.stdout, info.stdout
+    assert '"fit": "letterbox"' in info.stdout
+    learn, held = tmp_path / "learn", tmp_path / "held"
+    learn.mkdir(); held.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(24):   # tall parts: each lands on the middle columns
+        Image.fromarray(rng.integers(60, 200, (30, 12), dtype=np.uint8), "L").save((learn if i < 20 else held) / f"g{i:02d}.png")
+    out = tmp_path / "lb-stats.grdnet"
+    r = run_cli(grdnet_bin, "model", "score-stats", "--model", str(tmp_path / "lb.grdnet"), "--good", str(learn),
+                "--threshold-from", str(held), "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    assert grdnet_format.read_sections(open(out, "rb").read())[grdnet_format.SEC_FRAME_FIT] == sec
+    assert "frames: letterboxed" in run_cli(grdnet_bin, "model", "info", "--model", str(out)).stdout
+    squash = run_cli(grdnet_bin, "model", "info", "--model", build(tmp_path, GRDNetEdge(), h, w, name="sq")[1])
+    assert "frames: squashed to 24x24" in squash.stdout
+    try:
+        convert.convert(str(tmp_path / "lb.onnx"), str(tmp_path / "bad.grdnet"), calibration_pixels(h, w, 1),
+                        [0.45], [0.22], letterbox_pad=[300])
+        raise AssertionError("accepted a padding value of 300")
+    except ValueError as e:
+        assert "letterbox padding [300] needs 1 values in 0..255" in str(e)

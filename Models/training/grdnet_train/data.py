@@ -172,13 +172,13 @@ def synthesize(synth, img: np.ndarray, roi: np.ndarray, rng: np.random.Generator
     """synth(img, roi) drawn on the content rectangle only (the part, not the letterbox padding):
     breaks then start at the part's edges and Perlin scales are relative to the part. Without
     content (squash), exactly synth(img, roi, rng, force_defect)."""
+    draw = (lambda i, r: synth(i, r, rng, force_defect=True)) if force_defect else (lambda i, r: synth(i, r, rng))
     if content is None:
-        return synth(img, roi, rng, force_defect=force_defect)
+        return draw(img, roi)
     if not content.any():   # a crop that holds only padding: nothing to draw on
         return img, np.zeros(roi.shape, np.float32)
     y0, y1, x0, x1 = content_rect(content)
-    xn_c, m_c = synth(np.ascontiguousarray(img[y0:y1, x0:x1]), np.ascontiguousarray(roi[y0:y1, x0:x1]),
-                      rng, force_defect=force_defect)
+    xn_c, m_c = draw(np.ascontiguousarray(img[y0:y1, x0:x1]), np.ascontiguousarray(roi[y0:y1, x0:x1]))
     xn, m = img.copy(), np.zeros(roi.shape, np.float32)
     xn[y0:y1, x0:x1], m[y0:y1, x0:x1] = xn_c, m_c
     return xn.astype(np.float32), m

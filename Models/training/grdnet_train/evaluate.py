@@ -6,6 +6,7 @@ import os
 import sys
 
 import numpy as np
+from PIL import Image
 
 from . import data, metrics
 
@@ -52,19 +53,24 @@ def run_maps(runner, x: np.ndarray, batch: int = 8) -> np.ndarray:
 
 
 def compute_metrics(classes: list[str], gts: np.ndarray, maps: np.ndarray, with_pro: bool = True,
-                    image_scores: np.ndarray | None = None) -> dict:
-    """Overall and per-defect-class metrics; each class is scored against all good images."""
-    scores = metrics.box_filter_max(maps) if image_scores is None else image_scores
+                    image_scores: np.ndarray | None = None, roi: np.ndarray | None = None) -> dict:
+    """Overall and per-defect-class metrics; each class is scored against all good images.
+    roi (NxHxW, e.g. the letterbox content): image scores and pixel AUROC/AP inside it only; PRO's
+    false-positive rate then counts only ROI pixels too (the map is zeroed outside, where no defect
+    lies, and those pixels are left out of the negatives)."""
+    scores = metrics.box_filter_max(maps, roi=roi) if image_scores is None else image_scores
     labels = np.array([c != "good" for c in classes])
     cls_arr = np.array(classes)
 
     def block(sel: np.ndarray) -> dict:
+        inside = np.ones(gts[sel].shape, bool) if roi is None else roi[sel] > 0
+        y, s = gts[sel][inside] > 0, maps[sel][inside]
         r = {"n": int(sel.sum()), "n_defective": int(labels[sel].sum()),
              "image_auroc": metrics.auroc(labels[sel], scores[sel]),
-             "pixel_auroc": metrics.auroc(gts[sel].ravel() > 0, maps[sel].ravel()),
-             "pixel_ap": metrics.average_precision(gts[sel].ravel() > 0, maps[sel].ravel())}
+             "pixel_auroc": metrics.auroc(y, s),
+             "pixel_ap": metrics.average_precision(y, s)}
         if with_pro:
-            r["pro"] = metrics.pro_auc(gts[sel], maps[sel])
+            r["pro"] = metrics.pro_auc(gts[sel], maps[sel], valid=None if roi is None else inside)
         return r
 
     res = {"overall": block(np.ones(len(classes), bool))}
@@ -129,10 +135,17 @@ def evaluate_main(a) -> int:
     else:
         runner, meta = load_float_model(a.checkpoint)
     size, ch = meta["input_size"], meta["channels"]
+    fit = meta.get("fit", "squash")
     items = data.mvtec_test_set(a.data)
-    imgs = np.stack([data.load_image(p, size, ch) for p, _, _ in items])
-    gts = np.stack([data.load_mask(g, size) if g else np.zeros((size, size), np.float32)
-                    for _, _, g in items])
+    imgs = np.stack([data.load_image(p, size, ch, fit, data.pad_pixels(meta["mean"])) for p, _, _ in items])
+
+    def gt_mask(image_path, mask_path):
+        if not mask_path:
+            return np.zeros((size, size), np.float32)
+        with Image.open(image_path) as im:
+            return data.load_mask(mask_path, size, fit, im.size)
+    gts = np.stack([gt_mask(p, g) for p, _, g in items])
+    rois = None if fit == "squash" else np.stack([data.content_mask(p, size, fit) for p, _, _ in items])
     x = data.normalise(imgs, meta["mean"], meta["std"])
     engine_scores = None
     if getattr(a, "int8", None):
@@ -152,7 +165,7 @@ def evaluate_main(a) -> int:
         maps, engine_scores = int8.int8_maps_and_scores(g, list(imgs))
     else:
         maps = run_maps(runner, x)
-    res, scores = compute_metrics([c for _, c, _ in items], gts, maps, image_scores=engine_scores)
+    res, scores = compute_metrics([c for _, c, _ in items], gts, maps, image_scores=engine_scores, roi=rois)
     if engine_scores is not None:
         res["int8_file_sha256"] = weights_sha  # equals the shipped file when built alike
     if a.threshold is not None:
@@ -181,7 +194,7 @@ def threshold_main(a) -> int:
     import torch
 
     from . import textures
-    from .train import TrainConfig, build_val_set
+    from .train import TrainConfig, build_val_set, val_pair_rois
 
     net, meta = load_float_model(a.checkpoint)
     ck = torch.load(a.checkpoint, weights_only=False, map_location="cpu")
@@ -189,9 +202,10 @@ def threshold_main(a) -> int:
     folder = data.good_folder(cfg.data)
     val_files = [os.path.join(folder, f) for f in ck["val_files"]]
     tex = textures.require_textures() if cfg.textures else []
-    vx, vm = build_val_set(cfg, val_files, data.ROISource(cfg.roi, cfg.size), tex, meta["mean"], meta["std"])
+    roi_src = data.ROISource(cfg.roi, cfg.size, cfg.fit)
+    vx, vm = build_val_set(cfg, val_files, roi_src, tex, meta["mean"], meta["std"])
     maps = run_maps(net, vx)
-    scores = metrics.box_filter_max(maps)
+    scores = metrics.box_filter_max(maps, roi=val_pair_rois(cfg, val_files, roi_src))
     good, bad = scores[0::2], scores[1::2]
     t = float(good.max())
     out = {"validation_good": len(good), "good_max": t, "good_p99": float(np.percentile(good, 99)),

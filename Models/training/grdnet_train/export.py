@@ -36,7 +36,8 @@ def calibration_set(checkpoint_meta: dict, data_root: str, files: list[str], n: 
     paths = [os.path.join(folder, f) for f in files]
     step = max(1, len(paths) // n)
     pick = paths[::step][:n]
-    imgs = np.stack([data.load_image(p, size, checkpoint_meta["channels"])
+    fit = checkpoint_meta.get("fit", "squash")
+    imgs = np.stack([data.load_image(p, size, checkpoint_meta["channels"], fit, data.pad_pixels(checkpoint_meta["mean"]))
                      for p in pick])
     return data.normalise(imgs, checkpoint_meta["mean"], checkpoint_meta["std"])
 
@@ -70,7 +71,7 @@ def export_main(a) -> int:
             "layout": "NCHW", "channels": meta["channels"], "input_size": size,
             "train_size": ck["config"]["size"], "train_crop": ck["config"]["crop"],
             "mean": meta["mean"], "std": meta["std"],
-            "normalisation": "(pixel/255 - mean[c]) / std[c]",
+            "normalisation": "(pixel/255 - mean[c]) / std[c]", "fit": meta["fit"],
             "output_activation": "sigmoid, 1 channel, anomaly probability per pixel",
             "image_score": "max of the 21x21 box-filtered anomaly map",
             "score_box_filter": 21, "recommended_threshold": a.threshold,
@@ -81,6 +82,10 @@ def export_main(a) -> int:
     gamma = learned_balance_gamma(ck)
     if gamma is not None:   # ... and the same skip-join rescale
         side["skip_concat_balance_gamma"] = gamma
+    letterbox_pad = None
+    if meta["fit"] == "letterbox":   # the box must place frames exactly as training did
+        from . import data
+        letterbox_pad = side["letterbox_pad"] = data.pad_pixels(meta["mean"])
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
         json.dump(side, f, indent=1)
     print(f"wrote {a.out} ({os.path.getsize(a.out) / 1e6:.2f} MB), ops {ops}, {macs / 1e9:.3f} GMAC "
@@ -93,7 +98,7 @@ def export_main(a) -> int:
             from . import int8
             card = json.load(open(a.card)) if a.card else {}
             g, nbytes = int8.build_grdnet(a.out, a.grdnet, cal, meta["mean"], meta["std"], a.threshold, card, ranges,
-                                          balance_gamma=gamma)
+                                          balance_gamma=gamma, letterbox_pad=letterbox_pad)
             print(f"wrote {a.grdnet}: {nbytes / 1e6:.2f} MB int8, {len(g.ops)} ops, activation ranges "
                   + ("learned by quantisation-aware training" if ranges else "calibrated on the good images"))
     elif a.grdnet:

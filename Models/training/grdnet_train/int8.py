@@ -24,14 +24,15 @@ def _converter():
 
 def build_grdnet(onnx_path: str, out_path: str, calibration: np.ndarray, mean, std,
                  threshold: float | None, card: dict | None, ranges: list | None = None,
-                 balance_gamma: float | None = None):
+                 balance_gamma: float | None = None, letterbox_pad: list | None = None):
     """Quantises and writes `out_path`; returns the converter's in-memory graph. `ranges`: the
     activation ranges learned by quantisation-aware training (qat.py), if the checkpoint has them.
-    `balance_gamma`: the converter's skip-join rescale (None = its default, 0 = off)."""
+    `balance_gamma`: the converter's skip-join rescale (None = its default, 0 = off).
+    `letterbox_pad`: the padding per channel of a letterbox-trained model (None = squash)."""
     convert, _ = _converter()
     extra = {} if balance_gamma is None else {"balance_gamma": balance_gamma}
     g, data = convert.convert(onnx_path, out_path, calibration, mean, std, threshold=threshold, card=card,
-                              ranges=ranges, **extra)
+                              ranges=ranges, letterbox_pad=letterbox_pad, **extra)
     return g, len(data)
 
 

@@ -34,12 +34,14 @@ def average_precision(y, s) -> float:
     return float(np.sum(np.diff(np.r_[0, rec]) * prec))
 
 
-def pro_auc(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, steps: int = 300) -> float:
+def pro_auc(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, steps: int = 300,
+            valid: np.ndarray | None = None) -> float:
     """Per-region overlap curve integrated up to `fpr_limit` FPR, normalised to [0,1] (MVTec AD).
-    masks: NxHxW {0,1}; maps: NxHxW scores."""
+    masks: NxHxW {0,1}; maps: NxHxW scores; valid: NxHxW bool, the pixels that count as negatives
+    (e.g. the ROI; default all)."""
     from scipy import ndimage
 
-    neg = np.sort(maps[masks == 0].ravel())
+    neg = np.sort(maps[(masks == 0) if valid is None else (masks == 0) & valid].ravel())
     if neg.size == 0:
         return float("nan")
     regions = []

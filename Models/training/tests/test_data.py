@@ -119,3 +119,71 @@ def test_photometric_jitter_bounds_and_off_keeps_the_random_stream():
     x, xc = a[0][0, 0].ravel(), c[0][0, 0].ravel()
     order = np.argsort(x, kind="stable")
     assert np.all(np.diff(xc[order]) >= -1e-6)
+
+
+def test_letterbox_box_is_the_placement_the_box_uses():
+    # the same figures as LetterboxTests.testPlacementMatchesTheTrainingFormula (Swift)
+    assert data.letterbox_box(103, 388, 256) == (94, 0, 68, 256)
+    assert data.letterbox_box(617, 222, 256) == (0, 82, 256, 92)
+    assert data.letterbox_box(300, 300, 256) == (0, 0, 256, 256)
+    assert data.letterbox_box(68, 256, 256) == (94, 0, 68, 256)   # a placed part lands on itself
+    assert data.letterbox_box(1, 1000, 8) == (3, 0, 1, 8)
+
+
+def test_load_image_mask_and_roi_letterboxed(tmp_path):
+    p = tmp_path / "part.png"
+    Image.fromarray(np.full((40, 20), 200, np.uint8)).save(p)          # 20 wide, 40 high
+    m = tmp_path / "part_mask.png"
+    Image.fromarray(np.r_[np.full((20, 20), 255), np.zeros((20, 20))].astype(np.uint8)).save(m)
+    x0, y0, cw, ch = data.letterbox_box(20, 40, 16)
+    assert (x0, y0, cw, ch) == (4, 0, 8, 16)
+    a = data.load_image(str(p), 16, 1, "letterbox", [7])[..., 0]
+    assert (a[:, 4:12] == 200).all() and (a[:, :4] == 7).all() and (a[:, 12:] == 7).all()
+    assert (data.load_image(str(p), 16, 1)[..., 0] == 200).all()      # squash: all of it
+    c = data.content_mask(str(p), 16, "letterbox")
+    assert c.sum() == 8 * 16 and (c[:, 4:12] == 1).all()
+    gt = data.load_mask(str(m), 16, "letterbox", (20, 40))
+    assert (gt[:8, 4:12] == 1).all() and gt.sum() == 8 * 8
+    # per-image ROI folder: the mask placed like its image, padding outside
+    roi = data.ROISource(str(tmp_path), 16, "letterbox")
+    assert np.array_equal(roi.for_image(str(p)), data.load_mask(str(p), 16, "letterbox", (20, 40)) * c)
+    assert np.array_equal(data.ROISource(None, 16, "letterbox").for_image(str(p)), c)
+    try:
+        data.load_image(str(p), 16, 1, "crop")
+        raise AssertionError("accepted an unknown fit")
+    except ValueError as e:
+        assert "fit 'crop' is not one of squash, letterbox" in str(e)
+
+
+def test_synthesize_draws_on_the_part_only_and_keeps_squash_unchanged():
+    size = 64
+    img = np.full((size, size, 1), 0.43, np.float32)
+    img[:, 20:44] = np.random.default_rng(0).random((size, 24, 1), dtype=np.float32)
+    content = np.zeros((size, size), np.float32); content[:, 20:44] = 1
+    for kind in (dict(break_prob=1.0), dict(pit_prob=1.0), dict()):
+        synth = data.DefectSynthesizer(data.SynthConfig(**kind), [])
+        for seed in range(5):
+            xn, m = data.synthesize(synth, img, content, np.random.default_rng(seed), content, force_defect=True)
+            assert m.sum() > 0 and m[content == 0].sum() == 0, kind
+            assert np.array_equal(xn[content == 0], img[content == 0]), kind
+            if kind.get("break_prob"):   # a break starts at the part's edge, not the frame's
+                edges = m[0, 20:44].sum() + m[-1, 20:44].sum() + m[:, 20].sum() + m[:, 43].sum()
+                assert edges > 0
+    # without content it is the synthesizer itself, draw for draw
+    synth = data.DefectSynthesizer(data.SynthConfig(break_prob=0.3), [])
+    ones = np.ones((size, size), np.float32)
+    a = data.synthesize(synth, img, ones, np.random.default_rng(3))
+    b = synth(img, ones, np.random.default_rng(3))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    # a crop holding only padding gets nothing drawn
+    xn, m = data.synthesize(synth, img, ones, np.random.default_rng(3), np.zeros((size, size)), force_defect=True)
+    assert m.sum() == 0 and np.array_equal(xn, img)
+
+
+def test_channel_stats_over_the_parts_only():
+    imgs = np.zeros((2, 4, 4, 1), np.uint8); imgs[:, :, 1:3] = 102   # parts 0.4 grey, padding 0
+    content = np.zeros((2, 4, 4), np.float32); content[:, :, 1:3] = 1
+    mean, std = data.channel_stats(imgs, content)
+    assert abs(mean[0] - 0.4) < 1e-6 and abs(std[0] - 1e-3) < 1e-9
+    assert data.pad_pixels(mean) == [102]
+    assert data.channel_stats(imgs)[0][0] < 0.3    # all pixels: the padding drags it down
