@@ -209,7 +209,7 @@ public final class Agent: @unchecked Sendable {
         try startServer()
         try startMetricsListener()
         for p in built {
-            Log.shared.notice("camera \(p.config.name): \(describe(p.config.source)), detector: \(p.detector.detectorDescription), threshold \(fixed(Double(p.threshold), 3)), reject line \(p.config.reject.line.displayName) at +\(fixed(p.config.reject.delayMilliseconds, 0)) ms for \(fixed(p.config.reject.widthMilliseconds, 0)) ms")
+            Log.shared.notice("camera \(p.config.name): \(describe(p.config.source)), detector: \(p.detector.detectorDescription)\((p.preparer as? FramePreprocessor)?.letterboxPad != nil ? " (frames letterboxed, as the model was trained)" : ""), threshold \(fixed(Double(p.threshold), 3)), reject line \(p.config.reject.line.displayName) at +\(fixed(p.config.reject.delayMilliseconds, 0)) ms for \(fixed(p.config.reject.widthMilliseconds, 0)) ms")
         }
     }
 

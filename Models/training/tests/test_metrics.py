@@ -82,3 +82,33 @@ def test_hard_image_aurocs_per_kind_and_hard_metrics_keys():
     assert list(h)[:3] == ["image_auroc", "pixel_auroc", "pixel_ap"]
     assert h["pixel_auroc"] == 1.0 and h["pixel_ap"] == 1.0
     assert {k: h[k] for k in r} == r
+
+
+def test_scores_and_pixel_metrics_look_inside_the_roi_only():
+    """Letterbox padding (outside the ROI) is never scored: map values there change no figure
+    (beyond the box filter's reach: the engine box-filters the whole map, then takes the max
+    inside the ROI, so the padding next to a part weighs in as a frame edge does)."""
+    from grdnet_train.evaluate import compute_metrics
+    from grdnet_train.train import hard_metrics
+    rng = np.random.default_rng(0)
+    n, s = 6, 64
+    roi = np.zeros((n, s, s), np.float32); roi[:, :, 24:40] = 1
+    gts = np.zeros((n, s, s), np.float32); gts[3:, 10:14, 28:32] = 1
+    maps = rng.random((n, s, s)).astype(np.float32) * 0.3
+    maps[3:, 10:14, 28:32] += 0.5
+    hot = maps.copy(); hot[:, :, :8] = 1.0          # the padding lights up, 16 px from the part
+    classes = ["good"] * 3 + ["crack"] * 3
+    a, sa = compute_metrics(classes, gts, maps, roi=roi)
+    b, sb = compute_metrics(classes, gts, hot, roi=roi)
+    assert np.array_equal(sa, sb)
+    for k in ("image_auroc", "pixel_auroc", "pixel_ap", "pro"):
+        assert a["overall"][k] == b["overall"][k], k
+    c, _ = compute_metrics(classes, gts, hot)         # without the ROI the padding counts
+    assert c["overall"]["pixel_auroc"] < a["overall"]["pixel_auroc"]
+    assert c["overall"]["image_auroc"] < a["overall"]["image_auroc"]
+    kinds = np.zeros(3, int)
+    order = [0, 3, 1, 4, 2, 5]                         # hard sets interleave (clean, defective)
+    h1 = hard_metrics(maps[order], gts[order], kinds, roi=roi[order])
+    h2 = hard_metrics(hot[order], gts[order], kinds, roi=roi[order])
+    assert h1 == h2
+    assert hard_metrics(hot[order], gts[order], kinds)["pixel_auroc"] < h1["pixel_auroc"]

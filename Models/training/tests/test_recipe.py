@@ -115,3 +115,9 @@ def test_unknown_recipe_is_an_error_naming_the_known_ones():
     rc, cmds, err = printed_commands("s99", "--ship-only")
     assert rc == 2 and "unknown RECIPE=s99" in err
     assert "grdnet_train" not in err
+
+
+def test_s13_is_s11_with_letterboxed_frames_in_both_stages():
+    rc, cmds, err = printed_commands("s13")
+    assert rc == 0, err
+    assert cmds == expected_two_stages(S7_SYNTH, net=S9_NET + " --fit letterbox", qat=S11_QAT)
