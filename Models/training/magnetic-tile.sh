@@ -80,7 +80,8 @@ case "$recipe" in
     # and gain jittered by up to 20%, in both stages (other lighting, the same defects)
     s12) threads_default=2; net=("${wide_unet[@]}"); qat_extra=(--qat-balance-gamma 0.25)
          aug=(--vflip --photometric 0.2) ;;
-    # s13 (session 21's experiment): s11 with every frame letterboxed instead of squashed (aspect
+    # s13 (NOT shipped: session 21, 77.1 min; hard 175.22 < 180.49 and old 197.56 < 197.76 on
+    # validation): s11 with every frame letterboxed instead of squashed (aspect
     # ratio kept, centred, padded with the parts' mean grey; the padding is outside the ROI, the
     # defects are drawn on the part only), in both stages; the .grdnet tells the box to letterbox
     s13) threads_default=2; net=("${wide_unet[@]}"); qat_extra=(--qat-balance-gamma 0.25)
