@@ -208,13 +208,16 @@ public final class FramePreprocessor {
     private func fillPadding(_ out: UnsafeMutablePointer<UInt8>) {
         guard let pad = letterboxPad else { return }
         let p = placement, ch = targetChannels
-        for y in 0..<targetHeight {
-            let inside = y >= p.y && y < p.y + p.height
-            let row = out + y * targetWidth * ch
-            for x in 0..<targetWidth where !inside || x < p.x || x >= p.x + p.width {
-                for k in 0..<ch { row[x * ch + k] = pad[k] }
-            }
+        // Only the padding's spans: whole rows above and below, the two sides of the frame's rows.
+        func fill(_ start: Int, _ pixels: Int) {
+            for x in start..<(start + pixels) { for k in 0..<ch { out[x * ch + k] = pad[k] } }
         }
+        fill(0, p.y * targetWidth)
+        for y in p.y..<(p.y + p.height) {
+            fill(y * targetWidth, p.x)
+            fill(y * targetWidth + p.x + p.width, targetWidth - p.x - p.width)
+        }
+        fill((p.y + p.height) * targetWidth, (targetHeight - p.y - p.height) * targetWidth)
     }
 
     /// Convenience for tests and tools: returns a new buffer.
