@@ -86,6 +86,11 @@ case "$recipe" in
     # defects are drawn on the part only), in both stages; the .grdnet tells the box to letterbox
     s13) threads_default=2; net=("${wide_unet[@]}"); qat_extra=(--qat-balance-gamma 0.25)
          aug=(--fit letterbox) ;;
+    # s14 (session 22's experiment): s11 with a three-level generator, so its bottleneck z is
+    # 32x32x32 (1/8 of the frame, 0.5 values per pixel) instead of 32x16x16: a sharper
+    # reconstruction X^ of the part's texture for the U-Net to compare with (1.933 GMAC)
+    s14) threads_default=2; net=(--widths '{"unet_widths": [8, 16, 48, 96, 128], "gen_widths": [8, 16, 32, 64]}' --channels-last)
+         qat_extra=(--qat-balance-gamma 0.25) ;;
     # s10: s8's mix on s9's network; stage 1 validated every 200 iterations (~0.75 min each) to
     # pay for the mix
     s10) threads_default=2; net=("${wide_unet[@]}"); synth="$mix8"; val1=200 ;;
@@ -96,7 +101,7 @@ case "$recipe" in
     # bf16 autocast where the CPU has it; the beta1 0.9 run still improved at 1500)
     s6) stage1=(--iters 2200) ;;
     s5 | s4 | s3) kind="$recipe" ;;
-    *) echo "magnetic-tile.sh: unknown RECIPE=$recipe (known: s11, the default; s13, s12, s10, s9, s8, s7, s6, s5, s4, s3)" >&2
+    *) echo "magnetic-tile.sh: unknown RECIPE=$recipe (known: s11, the default; s14, s13, s12, s10, s9, s8, s7, s6, s5, s4, s3)" >&2
        exit 2 ;;
 esac
 threads="${THREADS:-$threads_default}"

@@ -121,3 +121,10 @@ def test_s13_is_s11_with_letterboxed_frames_in_both_stages():
     rc, cmds, err = printed_commands("s13")
     assert rc == 0, err
     assert cmds == expected_two_stages(S7_SYNTH, net=S9_NET + " --fit letterbox", qat=S11_QAT)
+
+
+def test_s14_is_s11_with_a_three_level_generator_in_both_stages():
+    rc, cmds, err = printed_commands("s14")
+    assert rc == 0, err
+    net = '--widths {"unet_widths": [8, 16, 48, 96, 128], "gen_widths": [8, 16, 32, 64]} --channels-last'
+    assert cmds == expected_two_stages(S7_SYNTH, net=net, qat=S11_QAT)
