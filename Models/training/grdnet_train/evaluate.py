@@ -159,10 +159,11 @@ def evaluate_main(a) -> int:
         with tempfile.TemporaryDirectory() as td:
             g, _ = int8.build_grdnet(a.onnx, os.path.join(td, "m.grdnet"), np.load(a.int8),
                                      meta["mean"], meta["std"], a.threshold, None, meta.get("activation_ranges"),
-                                     balance_gamma=meta.get("skip_concat_balance_gamma"))
+                                     balance_gamma=meta.get("skip_concat_balance_gamma"),
+                                     letterbox_pad=meta.get("letterbox_pad"))
             with open(os.path.join(td, "m.grdnet"), "rb") as f:
                 weights_sha = hashlib.sha256(f.read()).hexdigest()
-        maps, engine_scores = int8.int8_maps_and_scores(g, list(imgs))
+        maps, engine_scores = int8.int8_maps_and_scores(g, list(imgs), rois=rois)
     else:
         maps = run_maps(runner, x)
     res, scores = compute_metrics([c for _, c, _ in items], gts, maps, image_scores=engine_scores, roi=rois)

@@ -53,14 +53,19 @@ def _fast_im2col(ref):
         ref._im2col = orig
 
 
-def int8_maps_and_scores(g, pixel_images: list[np.ndarray], batch: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Heatmaps (N x H x W float32) and engine scores (21x21 fixed-point box max) for uint8 HWC images."""
+def int8_maps_and_scores(g, pixel_images: list[np.ndarray], batch: int = 8,
+                         rois: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps (N x H x W float32) and engine scores (21x21 fixed-point box max) for uint8 HWC images.
+    `rois` (N x H x W, e.g. each letterboxed part): the score looks inside each ROI only, as the
+    engine does with its inspection ROI; None = the whole frame."""
     _, ref = _converter()
+    if rois is not None and len(rois) != len(pixel_images):
+        raise ValueError(f"int8_maps_and_scores: {len(rois)} ROIs for {len(pixel_images)} images")
     maps = []
     for i in range(0, len(pixel_images), batch):
         maps.append(forward_int8_fast(g, np.stack(pixel_images[i:i + batch])))
     maps = np.concatenate(maps)
-    scores = np.array([ref.score(h, None) for h in maps], np.float32)
+    scores = np.array([ref.score(h, None if rois is None else rois[i]) for i, h in enumerate(maps)], np.float32)
     return maps, scores
 
 

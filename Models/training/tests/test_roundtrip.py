@@ -94,6 +94,28 @@ def test_tiny_train_export_roundtrip(tmp_path, capsys):
     assert abs(res8["overall"]["pixel_auroc"] - float_res["overall"]["pixel_auroc"]) < 0.2
 
 
+def test_letterbox_int8_evaluation_rebuilds_the_exported_file(tmp_path, capsys):
+    """`evaluate --int8` of a letterbox-trained model rebuilds the very file export wrote (frame-fit
+    section included: same SHA-256) and scores inside each part only."""
+    import hashlib
+
+    root = tmp_path / "ds"
+    make_dataset(root)   # 40x48 images: letterboxing pads them
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(root), "--out", str(out), "--size", "32", "--crop", "32",
+                 "--batch", "2", "--val-every", "2", "--ckpt-every", "2", "--val-fraction", "0.3",
+                 "--widths", TINY, "--threads", "1", "--iters", "2", "--fit", "letterbox"]) == 0
+    onnx_path, cal, grd = tmp_path / "m.onnx", tmp_path / "cal.npy", tmp_path / "m.grdnet"
+    assert main(["export", "--checkpoint", str(out / "last.pt"), "--out", str(onnx_path), "--size", "64",
+                 "--calibration", str(cal), "--calibration-count", "3", "--grdnet", str(grd)]) == 0
+    assert "letterbox_pad" in json.loads((tmp_path / "m.json").read_text())
+    capsys.readouterr()
+    assert main(["evaluate", "--onnx", str(onnx_path), "--data", str(root), "--json", "--int8", str(cal)]) == 0
+    res8 = json.loads(capsys.readouterr().out)
+    assert res8["int8_file_sha256"] == hashlib.sha256(grd.read_bytes()).hexdigest()
+    assert res8["overall"]["n"] == 6
+
+
 def test_train_without_textures_installed_is_an_error(tmp_path, monkeypatch):
     """No .pat files found must stop training, not quietly train another defect mix."""
     import pytest
