@@ -43,11 +43,20 @@ def expected_two_stages(synth: str, threads: str = "2", net: str = "", val1: str
 S11_QAT = ("--qat-balance-gamma", "0.25")
 
 
-def test_default_recipe_is_the_shipped_s11():
+S14_NET = '--widths {"unet_widths": [8, 16, 48, 96, 128], "gen_widths": [8, 16, 32, 64]} --channels-last'
+
+
+def test_default_recipe_is_the_shipped_s14():
     rc, cmds, err = printed_commands(None)
     assert rc == 0, err
+    assert cmds == expected_two_stages(S7_SYNTH, net=S14_NET, qat=S11_QAT)
+    assert printed_commands("s14")[1] == cmds
+
+
+def test_s11_the_shipped_recipe_of_sessions_14_to_21_is_unchanged():
+    rc, cmds, err = printed_commands("s11")
+    assert rc == 0, err
     assert cmds == expected_two_stages(S7_SYNTH, net=S9_NET, qat=S11_QAT)
-    assert printed_commands("s11")[1] == cmds
 
 
 def test_s11_is_s9_with_the_fine_tune_simulating_the_skip_join_rescale():
@@ -110,7 +119,7 @@ def test_unknown_recipe_is_an_error_naming_the_known_ones():
     rc, cmds, err = printed_commands("s99")
     assert rc == 2
     assert cmds == []
-    assert "unknown RECIPE=s99" in err and "s11, the default" in err
+    assert "unknown RECIPE=s99" in err and "s14, the default" in err
     # and before anything is exported: --ship-only must not write a file under a misspelt recipe
     rc, cmds, err = printed_commands("s99", "--ship-only")
     assert rc == 2 and "unknown RECIPE=s99" in err
@@ -126,5 +135,4 @@ def test_s13_is_s11_with_letterboxed_frames_in_both_stages():
 def test_s14_is_s11_with_a_three_level_generator_in_both_stages():
     rc, cmds, err = printed_commands("s14")
     assert rc == 0, err
-    net = '--widths {"unet_widths": [8, 16, 48, 96, 128], "gen_widths": [8, 16, 32, 64]} --channels-last'
-    assert cmds == expected_two_stages(S7_SYNTH, net=net, qat=S11_QAT)
+    assert cmds == expected_two_stages(S7_SYNTH, net=S14_NET, qat=S11_QAT)
