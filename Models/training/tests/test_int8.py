@@ -28,8 +28,8 @@ def test_fast_int8_equals_reference(tmp_path):
 
 
 def test_int8_scores_look_inside_each_roi_only(tmp_path):
-    """A letterboxed frame's padding is outside the inspection ROI: the int8 score must ignore it,
-    as the engine does, so a map that fires only in the padding scores 0 inside the part."""
+    """A letterboxed frame's padding is outside the inspection ROI: the int8 score is the engine's
+    score inside each image's own ROI, not the whole frame's."""
     _, ref = int8._converter()
     torch.manual_seed(0)
     cfg = ModelConfig(gen_widths=[4, 8, 8], z_channels=4, unet_widths=[4, 8, 8], disc_widths=[4])

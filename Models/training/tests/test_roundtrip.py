@@ -96,7 +96,7 @@ def test_tiny_train_export_roundtrip(tmp_path, capsys):
 
 def test_letterbox_int8_evaluation_rebuilds_the_exported_file(tmp_path, capsys):
     """`evaluate --int8` of a letterbox-trained model rebuilds the very file export wrote (frame-fit
-    section included: same SHA-256) and scores inside each part only."""
+    section included: same SHA-256); test_int8 checks the scores look inside each part only."""
     import hashlib
 
     root = tmp_path / "ds"
