@@ -73,7 +73,8 @@ aug=()
 mix8='{"break_prob": 0.3, "small_break_prob": 0.3, "pit_prob": 0.15, "crack_prob": 0.15, "faint_prob": 0.3}'
 # s9: the generator reconstructs only a blurred part (its 32x16x16 bottleneck drops the surface
 # texture), so the U-Net does the detecting; it gets the spare compute of the 2 GMAC budget
-wide_unet=(--widths '{"unet_widths": [8, 16, 48, 96, 128]}' --channels-last)
+wide_unet_widths='"unet_widths": [8, 16, 48, 96, 128]'
+wide_unet=(--widths "{$wide_unet_widths}" --channels-last)
 case "$recipe" in
     # s11: the fine-tune rounds the skip joins as the converter rescales them (qat.py, session 14)
     s11) threads_default=2; net=("${wide_unet[@]}"); qat_extra=(--qat-balance-gamma 0.25) ;;
@@ -92,7 +93,7 @@ case "$recipe" in
     # three-level generator, so its bottleneck z is
     # 32x32x32 (1/8 of the frame, 0.5 values per pixel) instead of 32x16x16: a sharper
     # reconstruction X^ of the part's texture for the U-Net to compare with (1.933 GMAC)
-    s14) threads_default=2; net=(--widths '{"unet_widths": [8, 16, 48, 96, 128], "gen_widths": [8, 16, 32, 64]}' --channels-last)
+    s14) threads_default=2; net=(--widths "{$wide_unet_widths, \"gen_widths\": [8, 16, 32, 64]}" --channels-last)
          qat_extra=(--qat-balance-gamma 0.25) ;;
     # s10: s8's mix on s9's network; stage 1 validated every 200 iterations (~0.75 min each) to
     # pay for the mix
