@@ -113,6 +113,20 @@ final class ConfigTests: XCTestCase {
         if let m = c.modelPath { XCTAssertTrue(FileManager.default.fileExists(atPath: m), m) }
     }
 
+    func testPackagedPiConfigIsValidAndLeavesTheThresholdToTheModel() throws {
+        // deploy/grdnet-pi.yaml is the .deb's /etc/grdnet/grdnet.yaml; install.sh rewrites its model
+        // folder as done here. A fixed threshold in it would judge every model on one scale: with the
+        // shipped model (standard deviations, default ~18) a 0.5 rejected nearly every good part.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let text = try String(contentsOfFile: root + "/deploy/grdnet-pi.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "/usr/share/grdnet/models/", with: root + "/Models/")
+        let c = try AgentConfig.parse(yaml: text, file: dir + "/grdnet.yaml")
+        XCTAssertEqual(c.modelPath, root + "/Models/magnetic-tile.grdnet")
+        XCTAssertNil(c.threshold, "a packaged threshold overrides the model's default before calibration")
+        XCTAssertEqual(c.cameras.map { $0.threshold == nil }, [true])
+        XCTAssertEqual(c.cameras.first?.reject.line.isSimulated, false)
+    }
+
     func testPolygonRasterisation() {
         let m = rasterize(polygons: [[ROIPoint(x: 0, y: 0), ROIPoint(x: 0.5, y: 0), ROIPoint(x: 0.5, y: 1), ROIPoint(x: 0, y: 1)]], width: 8, height: 4)
         XCTAssertEqual(m.filter { $0 == 255 }.count, 16)
