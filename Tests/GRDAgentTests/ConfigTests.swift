@@ -125,6 +125,14 @@ final class ConfigTests: XCTestCase {
         XCTAssertNil(c.threshold, "a packaged threshold overrides the model's default before calibration")
         XCTAssertEqual(c.cameras.map { $0.threshold == nil }, [true])
         XCTAssertEqual(c.cameras.first?.reject.line.isSimulated, false)
+        // What its comment promises: `grdnet calibrate --write-config` adds the threshold (after `model:`).
+        let e = try ConfigThresholdEditor.edit(yaml: text, file: "grdnet.yaml", camera: nil, threshold: 21.5)
+        XCTAssertEqual(e.key, "threshold")
+        XCTAssertTrue(e.inserted)
+        let lines = e.text.components(separatedBy: "\n")
+        XCTAssertEqual(lines[e.line - 1], "threshold: 21.5")
+        XCTAssertTrue(lines[e.line - 2].hasPrefix("model: "), lines[e.line - 2])
+        XCTAssertEqual(try AgentConfig.parse(yaml: e.text, file: dir + "/grdnet.yaml").threshold, 21.5)
     }
 
     func testPolygonRasterisation() {
