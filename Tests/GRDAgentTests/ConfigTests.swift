@@ -1,6 +1,9 @@
 import XCTest
 @testable import GRDAgent
 
+/// The checkout this test file sits in (Tests/GRDAgentTests/..), for the shipped configs and samples.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
 final class ConfigTests: XCTestCase {
     var dir = ""
 
@@ -107,8 +110,7 @@ final class ConfigTests: XCTestCase {
 
     func testShippedDefaultConfigIsValid() throws {
         // deploy/grdnet.yaml is what deploy/demo runs.
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        let c = try AgentConfig.load(path: root + "/deploy/grdnet.yaml")
+        let c = try AgentConfig.load(path: repositoryRoot + "/deploy/grdnet.yaml")
         XCTAssertEqual(c.cameras.first?.reject.line.isSimulated, true)
         if let m = c.modelPath { XCTAssertTrue(FileManager.default.fileExists(atPath: m), m) }
     }
@@ -117,11 +119,10 @@ final class ConfigTests: XCTestCase {
         // deploy/grdnet-pi.yaml is the .deb's /etc/grdnet/grdnet.yaml; install.sh rewrites its model
         // folder as done here. A fixed threshold in it would judge every model on one scale: with the
         // shipped model (standard deviations, default ~18) a 0.5 rejected nearly every good part.
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        let text = try String(contentsOfFile: root + "/deploy/grdnet-pi.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "/usr/share/grdnet/models/", with: root + "/Models/")
+        let text = try String(contentsOfFile: repositoryRoot + "/deploy/grdnet-pi.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "/usr/share/grdnet/models/", with: repositoryRoot + "/Models/")
         let c = try AgentConfig.parse(yaml: text, file: dir + "/grdnet.yaml")
-        XCTAssertEqual(c.modelPath, root + "/Models/magnetic-tile.grdnet")
+        XCTAssertEqual(c.modelPath, repositoryRoot + "/Models/magnetic-tile.grdnet")
         XCTAssertNil(c.threshold, "a packaged threshold overrides the model's default before calibration")
         XCTAssertEqual(c.cameras.map { $0.threshold == nil }, [true])
         XCTAssertEqual(c.cameras.first?.reject.line.isSimulated, false)

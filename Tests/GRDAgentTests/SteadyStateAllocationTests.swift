@@ -23,8 +23,7 @@ final class SteadyStateAllocationTests: XCTestCase {
 
     /// Models/samples/magnetic-tile: 14 baseline JPEGs of different sizes (248x373 ... 504x371).
     var samples: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Models/samples/magnetic-tile").path
+        repositoryRoot + "/Models/samples/magnetic-tile"
     }
 
     func camera(fps: Double) -> CameraConfig {
