@@ -23,6 +23,11 @@ def main(argv=None) -> int:
     t.add_argument("--roi", default=None, help="ROI mask file (per product) or folder (per image)")
     t.add_argument("--val-fraction", type=float, default=0.1)
     t.add_argument("--val-every", type=int, default=500)
+    t.add_argument("--val-start", type=int, default=0,
+                   help="first iteration validated (then every --val-every; the last always is): the run is the "
+                        "same, only fewer checkpoints are candidates")
+    t.add_argument("--no-old-val", action="store_true",
+                   help="do not score the old validation set during training (it is only printed unless --select old)")
     t.add_argument("--ckpt-every", type=int, default=250)
     t.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     t.add_argument("--channels-last", action="store_true",
@@ -101,7 +106,7 @@ def main(argv=None) -> int:
             mc.update(json.loads(a.widths))
         cfg = TrainConfig(data=a.data, out=a.out, channels=a.channels, size=a.size, crop=a.crop,
                           batch=a.batch, iters=a.iters, lr=a.lr, seed=a.seed, roi=a.roi,
-                          val_fraction=a.val_fraction, val_every=a.val_every,
+                          val_fraction=a.val_fraction, val_every=a.val_every, val_start=a.val_start, old_val=not a.no_old_val,
                           ckpt_every=a.ckpt_every, precision=a.precision, threads=a.threads, max_minutes=a.max_minutes, stop_after=a.stop_after,
                           textures=not a.no_textures, model=mc, init=a.init, warmup=a.warmup, qat=a.qat, qat_observe=a.qat_observe, qat_balance_gamma=a.qat_balance_gamma,
                           focal_alpha=a.focal_alpha, w_bce=a.w_bce, w_adv=a.w_adv, lr_d=a.lr_d, betas_g=(a.beta1, 0.999),

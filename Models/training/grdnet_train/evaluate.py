@@ -65,10 +65,10 @@ def compute_metrics(classes: list[str], gts: np.ndarray, maps: np.ndarray, with_
     def block(sel: np.ndarray) -> dict:
         inside = np.ones(gts[sel].shape, bool) if roi is None else roi[sel] > 0
         y, s = gts[sel][inside] > 0, maps[sel][inside]
+        pixel_auroc, pixel_ap = metrics.auroc_and_average_precision(y, s)
         r = {"n": int(sel.sum()), "n_defective": int(labels[sel].sum()),
              "image_auroc": metrics.auroc(labels[sel], scores[sel]),
-             "pixel_auroc": metrics.auroc(y, s),
-             "pixel_ap": metrics.average_precision(y, s)}
+             "pixel_auroc": pixel_auroc, "pixel_ap": pixel_ap}
         if with_pro:
             r["pro"] = metrics.pro_auc(gts[sel], maps[sel], valid=None if roi is None else inside)
         return r

@@ -5,8 +5,19 @@ import numpy as np
 
 
 def _curve(y: np.ndarray, s: np.ndarray):
-    y = np.asarray(y).astype(np.float64).ravel()
-    s = np.asarray(s).astype(np.float64).ravel()
+    """(true, false) positive counts at every distinct score, thresholds from the highest down.
+    Binary labels (every caller's) take two float sorts and binary searches instead of a stable
+    argsort of all scores in float64: the same integer counts, ~3x faster on the 10 M pixels that
+    every validation of training scores twice (session 24)."""
+    y, s = np.asarray(y).ravel(), np.asarray(s).ravel()
+    if y.dtype == bool or np.all((y == 0) | (y == 1)):
+        pos = y.astype(bool)
+        ps, ns = np.sort(s[pos]), np.sort(s[~pos])
+        u = np.unique(s)[::-1]
+        tp = (len(ps) - np.searchsorted(ps, u, "left")).astype(np.float64)
+        fp = (len(ns) - np.searchsorted(ns, u, "left")).astype(np.float64)
+        return tp, fp
+    y, s = y.astype(np.float64), s.astype(np.float64)
     order = np.argsort(-s, kind="mergesort")
     y, s = y[order], s[order]
     tp = np.cumsum(y)
@@ -15,9 +26,7 @@ def _curve(y: np.ndarray, s: np.ndarray):
     return tp[last], fp[last]
 
 
-def auroc(y, s) -> float:
-    """Area under the ROC curve (ties handled as sklearn does)."""
-    tp, fp = _curve(y, s)
+def _auroc_of_curve(tp: np.ndarray, fp: np.ndarray) -> float:
     if tp[-1] == 0 or fp[-1] == 0:
         return float("nan")
     tpr = np.r_[0, tp / tp[-1]]
@@ -25,13 +34,27 @@ def auroc(y, s) -> float:
     return float(np.trapezoid(tpr, fpr))
 
 
-def average_precision(y, s) -> float:
-    tp, fp = _curve(y, s)
+def _ap_of_curve(tp: np.ndarray, fp: np.ndarray) -> float:
     if tp[-1] == 0:
         return float("nan")
     prec = tp / (tp + fp)
     rec = tp / tp[-1]
     return float(np.sum(np.diff(np.r_[0, rec]) * prec))
+
+
+def auroc(y, s) -> float:
+    """Area under the ROC curve (ties handled as sklearn does)."""
+    return _auroc_of_curve(*_curve(y, s))
+
+
+def average_precision(y, s) -> float:
+    return _ap_of_curve(*_curve(y, s))
+
+
+def auroc_and_average_precision(y, s) -> tuple[float, float]:
+    """auroc(y, s), average_precision(y, s) from one sort (pixel metrics: millions of scores)."""
+    tp, fp = _curve(y, s)
+    return _auroc_of_curve(tp, fp), _ap_of_curve(tp, fp)
 
 
 def pro_auc(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, steps: int = 300,

@@ -49,6 +49,9 @@ class TrainConfig:
     qat_balance_gamma: float = 0.0  # QAT: simulate the converter's skip-join rescale (qat.py); 0 = off
     val_fraction: float = 0.1
     val_every: int = 500
+    val_start: int = 0        # no validation before this iteration (then every val_every); the run is the same,
+                              # only fewer checkpoints are candidates: each validation costs ~0.5 min on 2 cores
+    old_val: bool = True      # also score the old validation set (only printed unless select == "old")
     ckpt_every: int = 250
     seed: int = 0
     roi: str | None = None
@@ -223,10 +226,8 @@ def hard_metrics(maps: np.ndarray, vm: np.ndarray, kinds: np.ndarray, scores: np
     if scores is None:
         scores = metrics.box_filter_max(maps, roi=roi)
     image = hard_image_aurocs(scores, kinds)
-    y, s = pixels_in_roi(vm, maps, roi)
-    return {"image_auroc": image.pop("image_auroc"),
-            "pixel_auroc": metrics.auroc(y, s),
-            "pixel_ap": metrics.average_precision(y, s), **image}
+    pixel_auroc, pixel_ap = metrics.auroc_and_average_precision(*pixels_in_roi(vm, maps, roi))
+    return {"image_auroc": image.pop("image_auroc"), "pixel_auroc": pixel_auroc, "pixel_ap": pixel_ap, **image}
 
 
 def pixels_in_roi(masks: np.ndarray, maps: np.ndarray, roi: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -262,18 +263,19 @@ def stats_subset(train_files, n: int) -> list:
 
 
 def validate(model: GRDNet, vx, vm, autocast: bool, hard=None, stats_x=None, roi=None) -> dict:
-    """The old validation set (val_*) and, if given (hx, hm, kinds), the hard one (hard_*).
+    """The old validation set (val_*; skipped when vx is None) and, if given (hx, hm, kinds), the
+    hard one (hard_*).
     With stats_x (normalised train-split good images), also the standardised image AUROC of both
     sets (val_z_image_auroc, hard_z_image_auroc and per kind): max over the image of
     (5x5 box mean - mean_good) / (std_good + 0.01), as the engine scores with score-stats.
     roi: the ROI of each (interleaved) validation image (val_pair_rois); None = everywhere."""
-    maps = predict_maps(model.inference(), vx, autocast=autocast)
-    labels = np.array([0, 1] * (len(vx) // 2))
-    scores = metrics.box_filter_max(maps, roi=roi)
-    y, s = pixels_in_roi(vm, maps, roi)
-    out = {"val_image_auroc": metrics.auroc(labels, scores),
-           "val_pixel_auroc": metrics.auroc(y, s),
-           "val_pixel_ap": metrics.average_precision(y, s)}
+    out = {}
+    if vx is not None:
+        maps = predict_maps(model.inference(), vx, autocast=autocast)
+        labels = np.array([0, 1] * (len(vx) // 2))
+        scores = metrics.box_filter_max(maps, roi=roi)
+        pixel_auroc, pixel_ap = metrics.auroc_and_average_precision(*pixels_in_roi(vm, maps, roi))
+        out.update(val_image_auroc=metrics.auroc(labels, scores), val_pixel_auroc=pixel_auroc, val_pixel_ap=pixel_ap)
     if hard is not None:
         hx, hm, kinds = hard
         hmaps = predict_maps(model.inference(), hx, autocast=autocast)
@@ -281,7 +283,8 @@ def validate(model: GRDNet, vx, vm, autocast: bool, hard=None, stats_x=None, roi
     if stats_x is not None:
         smaps = predict_maps(model.inference(), stats_x, autocast=autocast)
         mu, sd = metrics.good_statistics(smaps, STATS_BOX)
-        out["val_z_image_auroc"] = metrics.auroc(labels, metrics.standardised_scores(maps, mu, sd, STATS_BOX, STATS_FLOOR, roi))
+        if vx is not None:
+            out["val_z_image_auroc"] = metrics.auroc(labels, metrics.standardised_scores(maps, mu, sd, STATS_BOX, STATS_FLOOR, roi))
         if hard is not None:
             zs = metrics.standardised_scores(hmaps, mu, sd, STATS_BOX, STATS_FLOOR, roi)
             out.update({f"hard_z_{k}": v for k, v in hard_metrics(hmaps, hm, kinds, zs, roi).items()
@@ -334,7 +337,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
     synth = data.DefectSynthesizer(data.SynthConfig(**cfg.synth), tex)
     sampler = data.TrainSampler(imgs, rois, cfg.crop, synth, mean, std, cfg.seed, vflip=cfg.vflip,
                                 photometric=cfg.photometric, contents=contents)
-    vx, vm = build_val_set(cfg, val_files, roi_src, tex, mean, std)
+    if cfg.select == "old" and not cfg.old_val:
+        raise ValueError("--select old needs the old validation set (drop --no-old-val)")
+    vx, vm = build_val_set(cfg, val_files, roi_src, tex, mean, std) if cfg.old_val else (None, None)
     hard = build_hard_val_set(cfg, val_files, roi_src, tex, mean, std)
     val_roi = None if cfg.fit == "squash" and not cfg.roi else val_pair_rois(cfg, val_files, roi_src)
     stats_x = None
@@ -452,7 +457,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
         prog.update(done, run_avg)
         out_of_time = (cfg.max_minutes > 0 and (time.time() - t_start) / 60 > cfg.max_minutes) or \
             (cfg.stop_after > 0 and done >= cfg.stop_after)
-        if done % cfg.val_every == 0 or done == cfg.iters or out_of_time:
+        if (done % cfg.val_every == 0 and done >= cfg.val_start) or done == cfg.iters or out_of_time:
             v = validate(model, vx, vm, use_bf16, hard, stats_x, val_roi)
             v.update(iter=done, minutes=(time.time() - t_start) / 60)
             history.append(v)
@@ -468,14 +473,16 @@ def train(cfg: TrainConfig, resume: bool = False) -> str:
                 best = score
                 save(os.path.join(cfg.out, "best.pt"), done)
                 tag = " (best so far)"
-            print(f"validation @ {done}: image AUROC {100 * v['val_image_auroc']:.2f}, pixel AUROC "
-                  f"{100 * v['val_pixel_auroc']:.2f}, pixel AP {100 * v['val_pixel_ap']:.2f}; hard set: image "
+            old = (f"image AUROC {100 * v['val_image_auroc']:.2f}, pixel AUROC {100 * v['val_pixel_auroc']:.2f}, "
+                   f"pixel AP {100 * v['val_pixel_ap']:.2f}; " if vx is not None else "")
+            print(f"validation @ {done}: {old}hard set: image "
                   f"{100 * v['hard_image_auroc']:.2f} (pit/crack/faint/chip " +
                   "/".join(f"{100 * v.get('hard_image_auroc_' + k, float('nan')):.1f}" for k in HARD_KINDS) +
                   f"), pixel {100 * v['hard_pixel_auroc']:.2f}, AP {100 * v['hard_pixel_ap']:.2f}{tag}",
                   flush=True)
             if stats_x is not None:
-                print(f"  standardised (box {STATS_BOX} z): old image {100 * v['val_z_image_auroc']:.2f}; hard image "
+                old = f"old image {100 * v['val_z_image_auroc']:.2f}; " if vx is not None else ""
+                print(f"  standardised (box {STATS_BOX} z): {old}hard image "
                       f"{100 * v['hard_z_image_auroc']:.2f} (pit/crack/faint/chip " +
                       "/".join(f"{100 * v.get('hard_z_image_auroc_' + k, float('nan')):.1f}" for k in HARD_KINDS) +
                       f"); selection score {100 * score:.2f}", flush=True)
